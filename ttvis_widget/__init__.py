@@ -1,0 +1,31 @@
+"""ttvis_widget: time-travelling visualization of deep-learning training, as a Jupyter widget."""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .errors import TrainingDynamicsError, UntrustedCodeError
+from .palette import class_colors
+from .store import ArrayDynamics, SummaryWriter, TrainingDynamics, load
+
+__all__ = ["load", "SummaryWriter", "TrainingDynamics", "ArrayDynamics", "TrainingDynamicsError",
+           "UntrustedCodeError", "class_colors", "fit", "TimeTravelWidget", "__version__"]
+
+
+def __getattr__(name):  # lazy: importing the store must not pull in the engine or the widget
+    if name == "fit":
+        from .engine import fit
+
+        return fit
+    if name == "VisRun":
+        from .engine import VisRun
+
+        return VisRun
+    if name == "TimeTravelWidget":
+        from .widget import TimeTravelWidget
+
+        return TimeTravelWidget
+    if name == "metrics":
+        import importlib
+
+        return importlib.import_module(".metrics", __name__)
+    raise AttributeError(name)

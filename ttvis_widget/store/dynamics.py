@@ -1,0 +1,324 @@
+"""``TrainingDynamics``: the one in-memory view of a recorded training run that every later part reads.
+
+Every on-disk layout (ours and the original tool's three) is normalised to this interface:
+
+* ``epochs``           sorted list of recorded epoch numbers (need not start at 1 or be contiguous)
+* ``n_samples``        N; every per-epoch array has N rows
+* ``classes``          class names or None; ``n_classes``
+* ``labels``           int64 [N] or None
+* ``split``            uint8 [N]: 0 = train, 1 = test; ``train_index`` / ``test_index``
+* ``representation(e)``  float32 [N, D]
+* ``prediction(e)``      float32 [N, C] raw logits, or None
+* ``head(e)``            a :class:`~ttvis_widget.store.head.Head` (representation -> logits) or None
+* ``sample_image(i)``    PNG bytes or None; ``sample_text(i)`` str or None; ``media`` = "image" | "text" | None
+* ``output_dir``       our own folder inside ``content_path`` for computed results (runs, caches)
+
+Subclasses implement the ``_load_*`` hooks; this base class validates and caches what they return.
+"""
+from __future__ import annotations
+
+import io
+from functools import cached_property
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import TrainingDynamicsError
+
+OUTPUT_DIRNAME = "ttvis_cache"
+
+
+def check_matrix(arr, path, what: str, n_rows: int | None = None, n_cols: int | None = None,
+                 check_finite: bool = True) -> np.ndarray:
+    """Validate a 2-D float array read from ``path``; return it as float32 (no copy when already float32)."""
+    if not isinstance(arr, np.ndarray):
+        raise TrainingDynamicsError(path, f"{what} is not an array (got {type(arr).__name__})")
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise TrainingDynamicsError(path, f"{what} has dtype {arr.dtype}; expected a float array")
+    if arr.ndim != 2:
+        raise TrainingDynamicsError(path, f"{what} has shape {arr.shape}; expected 2 dimensions [N, D]")
+    if n_rows is not None and arr.shape[0] != n_rows:
+        raise TrainingDynamicsError(path, f"{what} has {arr.shape[0]} rows; expected {n_rows} (one per sample)")
+    if n_cols is not None and arr.shape[1] != n_cols:
+        raise TrainingDynamicsError(path, f"{what} has {arr.shape[1]} columns; expected {n_cols} as in the other epochs")
+    if arr.dtype != np.float32:
+        arr = arr.astype(np.float32)
+    if check_finite:
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            rows = np.unique(np.nonzero(bad)[0])
+            raise TrainingDynamicsError(
+                path, f"{what} contains {int(bad.sum())} NaN/inf values (rows {rows[:5].tolist()}"
+                      f"{'...' if len(rows) > 5 else ''})")
+    return arr
+
+
+def check_labels(arr, path, n: int | None = None) -> np.ndarray:
+    arr = np.asarray(arr)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise TrainingDynamicsError(path, f"labels have shape {arr.shape}; expected [N]")
+    if n is not None and len(arr) != n:
+        raise TrainingDynamicsError(path, f"{len(arr)} labels; expected {n} (one per sample)")
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise TrainingDynamicsError(path, "labels must be integers (found non-integer or NaN values)")
+    elif not np.issubdtype(arr.dtype, np.integer) and arr.dtype != bool:
+        raise TrainingDynamicsError(path, f"labels have dtype {arr.dtype}; expected integers")
+    arr = arr.astype(np.int64)
+    if len(arr) and arr.min() < 0:
+        raise TrainingDynamicsError(path, "labels must be >= 0")
+    return arr
+
+
+def check_epoch_sequence(epochs: Sequence[int], where, allow_gaps: bool) -> list[int]:
+    """Sorted epochs; unless ``allow_gaps``, they must be evenly spaced (1,2,3 or 5,10,15...)."""
+    eps = sorted(int(e) for e in epochs)
+    if not eps:
+        raise TrainingDynamicsError(where, "no recorded epochs found")
+    if len(set(eps)) != len(eps):
+        raise TrainingDynamicsError(where, f"epoch numbers repeat: {eps}")
+    if not allow_gaps and len(eps) > 2:
+        steps = np.diff(eps)
+        step = int(steps.min())
+        if np.any(steps != step):
+            missing = sorted(set(range(eps[0], eps[-1] + 1, step)) - set(eps))
+            raise TrainingDynamicsError(
+                where, f"gap in epoch numbering: epochs {eps} are not evenly spaced (step {step}); "
+                       f"missing {missing[:10]}{'...' if len(missing) > 10 else ''}. "
+                       "Pass allow_gaps=True if the gaps are intended.")
+    return eps
+
+
+def png_bytes(img: np.ndarray) -> bytes:
+    from PIL import Image
+
+    img = np.asarray(img)
+    if img.ndim == 3 and img.shape[-1] == 1:
+        img = img[..., 0]
+    if img.dtype != np.uint8:
+        img = np.clip(img, 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+class TrainingDynamics:
+    """Base class; see module docstring. Construct subclasses through :func:`ttvis_widget.load`."""
+
+    layout: str = "memory"
+
+    def __init__(self, content_path: str | Path | None, name: str | None = None):
+        self.content_path = None if content_path is None else Path(content_path)
+        self.name = name or (self.content_path.name if self.content_path else "in-memory dynamics")
+        self._rep_cache: dict[int, np.ndarray] = {}
+        self._pred_cache: dict[int, np.ndarray | None] = {}
+        self._head_cache: dict[int, object] = {}
+        self._dim: int | None = None
+        self._n_classes: int | None = None
+
+    # ---- hooks for subclasses ------------------------------------------------------------------
+    epochs: list[int]
+    n_samples: int
+
+    def _load_representation(self, epoch: int) -> tuple[np.ndarray, object]:
+        """Return (array, path it came from)."""
+        raise NotImplementedError
+
+    def _load_prediction(self, epoch: int) -> tuple[np.ndarray | None, object]:
+        return None, None
+
+    def _load_head(self, epoch: int):
+        return None
+
+    def _load_image(self, i: int) -> bytes | None:
+        return None
+
+    def _load_text(self, i: int) -> str | None:
+        return None
+
+    # ---- public API ----------------------------------------------------------------------------
+    classes: list[str] | None = None
+    labels: np.ndarray | None = None
+    media: str | None = None  # "image" | "text" | None
+
+    @cached_property
+    def split(self) -> np.ndarray:
+        return np.zeros(self.n_samples, np.uint8)
+
+    @property
+    def train_index(self) -> np.ndarray:
+        return np.flatnonzero(self.split == 0)
+
+    @property
+    def test_index(self) -> np.ndarray:
+        return np.flatnonzero(self.split == 1)
+
+    @property
+    def n_classes(self) -> int | None:
+        if self.classes is not None:
+            return len(self.classes)
+        if self._n_classes is None:
+            p = self.prediction(self.epochs[-1])
+            if p is not None:
+                self._n_classes = int(p.shape[1])
+            elif self.labels is not None and len(self.labels):
+                self._n_classes = int(self.labels.max()) + 1
+        return self._n_classes
+
+    @property
+    def class_names(self) -> list[str] | None:
+        if self.classes is not None:
+            return list(self.classes)
+        n = self.n_classes
+        return None if n is None else [str(i) for i in range(n)]
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            self._dim = int(self.representation(self.epochs[0]).shape[1])
+        return self._dim
+
+    def _epoch_check(self, epoch) -> int:
+        e = int(epoch)
+        if e not in self.epochs:
+            raise KeyError(f"epoch {epoch} was not recorded; recorded epochs: {self.epochs}")
+        return e
+
+    def representation(self, epoch: int) -> np.ndarray:
+        e = self._epoch_check(epoch)
+        if e not in self._rep_cache:
+            arr, path = self._load_representation(e)
+            arr = check_matrix(arr, path, f"representation of epoch {e}", n_rows=self.n_samples, n_cols=self._dim)
+            if self._dim is None:
+                self._dim = int(arr.shape[1])
+            self._rep_cache[e] = arr
+        return self._rep_cache[e]
+
+    def prediction(self, epoch: int) -> np.ndarray | None:
+        """Raw logits [N, C] (recorded, or computed with the head), or None."""
+        e = self._epoch_check(epoch)
+        if e not in self._pred_cache:
+            arr, path = self._load_prediction(e)
+            if arr is None:
+                head = self.head(e)
+                if head is not None:
+                    arr = head(self.representation(e))
+                    path = f"{self.name} (head of epoch {e})"
+            if arr is not None:
+                arr = check_matrix(arr, path, f"prediction of epoch {e}", n_rows=self.n_samples, n_cols=self._n_classes)
+                if self._n_classes is None and self.classes is None:
+                    self._n_classes = int(arr.shape[1])
+                if self.classes is not None and arr.shape[1] != len(self.classes):
+                    raise TrainingDynamicsError(path, f"prediction has {arr.shape[1]} columns but {len(self.classes)} classes are named")
+            self._pred_cache[e] = arr
+        return self._pred_cache[e]
+
+    def predicted_class(self, epoch: int) -> np.ndarray | None:
+        p = self.prediction(epoch)
+        return None if p is None else p.argmax(1).astype(np.int64)
+
+    def confidence(self, epoch: int) -> np.ndarray | None:
+        """Softmax probability of the predicted class, float32 [N]."""
+        p = self.prediction(epoch)
+        if p is None:
+            return None
+        z = p - p.max(1, keepdims=True)
+        ez = np.exp(z)
+        return (ez.max(1) / ez.sum(1)).astype(np.float32)
+
+    def head(self, epoch: int):
+        e = self._epoch_check(epoch)
+        if e not in self._head_cache:
+            self._head_cache[e] = self._load_head(e)
+        return self._head_cache[e]
+
+    @property
+    def has_head(self) -> bool:
+        return self.head(self.epochs[-1]) is not None
+
+    def sample_image(self, i: int) -> bytes | None:
+        i = self._sample_check(i)
+        return self._load_image(i) if self.media == "image" else None
+
+    def sample_text(self, i: int) -> str | None:
+        i = self._sample_check(i)
+        return self._load_text(i) if self.media == "text" else None
+
+    def _sample_check(self, i) -> int:
+        i = int(i)
+        if not 0 <= i < self.n_samples:
+            raise IndexError(f"sample {i} out of range [0, {self.n_samples})")
+        return i
+
+    @property
+    def output_dir(self) -> Path:
+        """Our own folder inside content_path for computed results; never inside the user's files."""
+        if self.content_path is None:
+            raise RuntimeError("in-memory dynamics have no content_path; pass cache_dir explicitly")
+        return self.content_path / OUTPUT_DIRNAME
+
+    def validate(self) -> "TrainingDynamics":
+        """Read every epoch once and check shapes and finiteness (load() only checks headers)."""
+        for e in self.epochs:
+            self.representation(e)
+            self.prediction(e)
+        return self
+
+    def __len__(self) -> int:
+        return self.n_samples
+
+    def __repr__(self) -> str:
+        ncls = self.n_classes
+        return (f"<{type(self).__name__} {self.name!r} layout={self.layout} N={self.n_samples} "
+                f"epochs={self.epochs[0]}..{self.epochs[-1]} ({len(self.epochs)}) "
+                f"classes={ncls} train={int((self.split == 0).sum())} test={int((self.split == 1).sum())}>")
+
+
+class ArrayDynamics(TrainingDynamics):
+    """Training dynamics held in memory: ``ArrayDynamics({epoch: reps}, labels=..., predictions={epoch: logits})``.
+
+    Useful for tests and for users who already have arrays; ``ttvis_widget.fit`` needs ``cache_dir`` for it.
+    """
+
+    layout = "memory"
+
+    def __init__(self, representations: dict, predictions: dict | None = None, labels=None, split=None,
+                 classes=None, heads: dict | None = None, images: np.ndarray | None = None,
+                 texts: Sequence[str] | None = None, name: str = "in-memory dynamics", content_path=None,
+                 allow_gaps: bool = True):
+        super().__init__(content_path, name)
+        self._reps = {int(k): v for k, v in representations.items()}
+        self.epochs = check_epoch_sequence(self._reps, name, allow_gaps)
+        first = np.asarray(self._reps[self.epochs[0]])
+        self.n_samples = int(first.shape[0])
+        self._preds = {int(k): v for k, v in (predictions or {}).items()}
+        self._heads = {int(k): v for k, v in (heads or {}).items()}
+        self.labels = None if labels is None else check_labels(labels, name, self.n_samples)
+        self.classes = None if classes is None else [str(c) for c in classes]
+        if split is not None:
+            s = np.asarray(split).astype(np.uint8)
+            if s.shape != (self.n_samples,) or s.max(initial=0) > 1:
+                raise TrainingDynamicsError(name, "split must be [N] with 0 = train, 1 = test")
+            self.split = s
+        self._images = images
+        self._texts = texts
+        self.media = "image" if images is not None else ("text" if texts is not None else None)
+
+    def _load_representation(self, epoch):
+        return np.asarray(self._reps[epoch]), f"{self.name} epoch {epoch}"
+
+    def _load_prediction(self, epoch):
+        p = self._preds.get(epoch)
+        return (None if p is None else np.asarray(p)), f"{self.name} epoch {epoch}"
+
+    def _load_head(self, epoch):
+        return self._heads.get(epoch)
+
+    def _load_image(self, i):
+        return png_bytes(self._images[i])
+
+    def _load_text(self, i):
+        return str(self._texts[i])
