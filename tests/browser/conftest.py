@@ -1,0 +1,93 @@
+"""Session fixtures for the real-browser tests: one JupyterLab server, one Notebook 7 server (each started
+on first use), one headless Debian chromium. See harness.py."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from . import harness
+
+OPEN_PAGES: dict = {}  # name -> playwright Page, screenshotted into artifacts/ when a test fails
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+@pytest.fixture(autouse=True)
+def _screenshot_on_failure(request):
+    yield
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        for name, page in list(OPEN_PAGES.items()):
+            try:
+                slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+                harness.save_artifact(f"failure-{slug}-{name}.png", page.screenshot(full_page=True))
+            except Exception:
+                pass
+
+
+@pytest.fixture(scope="session")
+def playwright_instance():
+    try:
+        harness.require_chromium()
+    except harness.HarnessError as e:
+        pytest.fail(str(e), pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_instance):
+    b = harness.launch_browser(playwright_instance)
+    yield b
+    b.close()
+
+
+def _server(kind):
+    try:
+        return harness.JupyterServer(kind)
+    except harness.HarnessError as e:
+        pytest.fail(str(e), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def lab_server():
+    s = _server("lab")
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def notebook_server():
+    s = _server("notebook")
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def new_page(browser):
+    """Factory: a fresh page (own context, fixed viewport) registered for failure screenshots."""
+    contexts = []
+
+    def make(name: str):
+        ctx = browser.new_context(viewport={"width": 1280, "height": 1000}, device_scale_factor=1)
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.set_default_timeout(60_000)
+        OPEN_PAGES[name] = page
+        return page
+
+    yield make
+    for c in contexts:
+        try:
+            c.close()
+        except Exception:
+            pass
+    OPEN_PAGES.clear()
