@@ -33,7 +33,10 @@ class Head:
         out = []
         with torch.no_grad():
             for s in range(0, len(h), batch_size):
-                out.append(mod(torch.from_numpy(np.ascontiguousarray(h[s:s + batch_size]))).float().numpy())
+                x = np.ascontiguousarray(h[s:s + batch_size])
+                if not x.flags.writeable:  # memory-mapped input: torch wants a writable buffer
+                    x = x.copy()
+                out.append(mod(torch.from_numpy(x)).float().numpy())
         if not out:
             return np.zeros((0, self.n_classes), np.float32)
         return np.concatenate(out, 0)
