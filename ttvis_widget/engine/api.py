@@ -1,0 +1,117 @@
+"""``fit(path_or_dynamics, method=...) -> VisRun`` with a folder cache and resumption."""
+from __future__ import annotations
+
+import tempfile
+import time
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .base import Checkpoints
+from .run import (RUN_FORMAT, RUN_FORMAT_VERSION, VisRun, data_fingerprint, global_bounds, library_versions,
+                  read_manifest, run_key, write_manifest)
+
+METHODS = {
+    "dvi": ("ttvis_widget.engine.dvi", "DVI"),
+    "timevis": ("ttvis_widget.engine.timevis", "TimeVis"),
+    "umap": ("ttvis_widget.engine.baselines", "UMAPBaseline"),
+    "aligned-umap": ("ttvis_widget.engine.baselines", "AlignedUMAPBaseline"),
+    "pca": ("ttvis_widget.engine.baselines", "PCABaseline"),
+}
+_ALIASES = {"aligned_umap": "aligned-umap", "alignedumap": "aligned-umap", "time-vis": "timevis"}
+
+
+def method_class(method: str):
+    import importlib
+
+    m = _ALIASES.get(str(method).lower(), str(method).lower())
+    if m not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
+    mod, cls = METHODS[m]
+    return m, getattr(importlib.import_module(mod), cls)
+
+
+def _select_epochs(dyn, epochs) -> list[int]:
+    if epochs is None:
+        return list(dyn.epochs)
+    if isinstance(epochs, int):
+        epochs = [epochs]
+    out = sorted({int(e) for e in epochs})
+    missing = [e for e in out if e not in dyn.epochs]
+    if missing:
+        raise ValueError(f"epochs {missing} were not recorded; recorded epochs: {dyn.epochs}")
+    if not out:
+        raise ValueError("no epochs selected")
+    return out
+
+
+def fit(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto", seed: int = 0,
+        cache_dir=None, progress: bool = True, callback=None, **params) -> VisRun:
+    """Fit (or load from cache) a visualization of the training dynamics.
+
+    ``method``: "dvi" | "timevis" | "umap" | "aligned-umap" | "pca". ``params`` go to the method class.
+    Results live in ``<dynamics.output_dir>/runs/<method>-<hash>/`` (``cache_dir/runs/...`` when given);
+    the hash covers the method, its result-defining params (seed included, device not), the epochs and a
+    fingerprint of the data. A finished run is loaded without training; an interrupted one resumes.
+    ``callback(epoch, embedding, info)`` is called after each finished epoch.
+    """
+    from .. import load
+
+    dyn = load(path_or_dynamics)
+    name, cls = method_class(method)
+    eps = _select_epochs(dyn, epochs)
+    est = cls(seed=seed, device=device, progress=progress, **params)
+    cparams = est.cache_params()
+    fp = data_fingerprint(dyn, eps)
+    if cache_dir is not None:
+        root = Path(cache_dir)
+    else:
+        try:
+            root = dyn.output_dir
+        except RuntimeError:
+            root = Path(tempfile.mkdtemp(prefix="ttvis-runs-"))
+            warnings.warn(f"in-memory dynamics without cache_dir: the run is stored in the temporary folder {root} "
+                          "(pass cache_dir=... to keep it)", stacklevel=2)
+    path = root / "runs" / f"{name}-{run_key(name, cparams, eps, fp)}"
+    ck = Checkpoints(path)
+
+    man = read_manifest(path)
+    if man is not None and man.get("complete") and all(ck.has_embedding(e) for e in eps):
+        est.load(dyn, eps, ck)
+        return VisRun(name, cparams, eps, dyn, path, man, est, ck)
+
+    path.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    resumed = [e for e in eps if ck.has_embedding(e)]
+    man = {"format": RUN_FORMAT, "version": RUN_FORMAT_VERSION, "method": name, "params": cparams, "epochs": eps,
+           "data": fp, "versions": library_versions(), "device": None, "complete": False, "started": started,
+           "resumed_epochs": resumed}
+    write_manifest(path, man)
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(eps), initial=len(resumed), desc=f"ttvis fit {name}", unit="epoch", leave=False)
+
+    def _on_epoch(e, emb, info):
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(f"epoch {e}")
+        if callback is not None:
+            callback(e, emb, info)
+
+    t0 = time.perf_counter()
+    try:
+        est.fit(dyn, eps, checkpoints=ck, on_epoch=_on_epoch)
+    finally:
+        if bar is not None:
+            bar.close()
+    total = time.perf_counter() - t0
+    timings = dict(getattr(est, "timings_", {}))
+    timings["total_s"] = total
+    man.update({"complete": True, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "timings": timings, "device": getattr(est, "device_", "cpu"),
+                "bounds": list(global_bounds(ck.load_embedding(e) for e in eps))})
+    write_manifest(path, man)
+    return VisRun(name, cparams, eps, dyn, path, man, est, ck)

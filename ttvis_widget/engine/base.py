@@ -1,0 +1,202 @@
+"""Common base of every projection method and small helpers (device, seeding, checkpoint store).
+
+Methods follow the scikit-learn convention: all parameters are given to ``__init__`` and stored
+unchanged as attributes; ``fit(dynamics, epochs)`` does the work; ``transform(epoch, reps)`` and
+``inverse_transform(epoch, xy)`` apply the fitted projection.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..store.atomic import atomic_write_bytes, atomic_write_json, atomic_write_npy
+
+
+def resolve_device(device="auto") -> str:
+    """"auto" -> "cuda" when a CUDA GPU is available, else "cpu"; anything else is passed through."""
+    if device is None or device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(device)
+
+
+def seed_everything(seed: int):
+    import torch
+
+    torch.manual_seed(int(seed))
+    return np.random.default_rng(int(seed))
+
+
+class Checkpoints:
+    """Per-epoch results and training state of one run folder; every write is atomic.
+
+    ``embedding_{e}.npy``, ``models/epoch_{e}.pt`` (state_dict), ``state/*.pt`` (resumable training
+    state). ``None`` folder = keep everything in memory (no resumption).
+    """
+
+    def __init__(self, folder: str | os.PathLike | None):
+        self.folder = None if folder is None else Path(folder)
+        self._mem: dict = {}
+
+    # embeddings -------------------------------------------------------------------------------
+    def emb_path(self, epoch: int) -> Path:
+        return self.folder / f"embedding_{int(epoch)}.npy"
+
+    def has_embedding(self, epoch: int) -> bool:
+        if self.folder is None:
+            return ("emb", int(epoch)) in self._mem
+        return self.emb_path(epoch).exists()
+
+    def save_embedding(self, epoch: int, emb: np.ndarray) -> None:
+        emb = np.ascontiguousarray(emb, dtype=np.float32)
+        if self.folder is None:
+            self._mem[("emb", int(epoch))] = emb
+        else:
+            atomic_write_npy(self.emb_path(epoch), emb)
+
+    def load_embedding(self, epoch: int) -> np.ndarray:
+        if self.folder is None:
+            return self._mem[("emb", int(epoch))]
+        return np.load(self.emb_path(epoch), allow_pickle=False)
+
+    # torch objects (state_dicts of tensors / plain containers only: loadable with weights_only=True)
+    def _pt_path(self, name: str) -> Path:
+        return self.folder / f"{name}.pt"
+
+    def has(self, name: str) -> bool:
+        if self.folder is None:
+            return ("pt", name) in self._mem
+        return self._pt_path(name).exists()
+
+    def save_torch(self, name: str, obj) -> None:
+        import io
+
+        import torch
+
+        if self.folder is None:
+            self._mem[("pt", name)] = obj
+            return
+        buf = io.BytesIO()
+        torch.save(obj, buf)
+        atomic_write_bytes(self._pt_path(name), buf.getvalue())
+
+    def load_torch(self, name: str):
+        import torch
+
+        if self.folder is None:
+            return self._mem[("pt", name)]
+        return torch.load(self._pt_path(name), map_location="cpu", weights_only=True)
+
+    def save_npz(self, name: str, arrays: dict) -> None:
+        from ..store.atomic import atomic_write_npz
+
+        if self.folder is None:
+            self._mem[("npz", name)] = dict(arrays)
+        else:
+            atomic_write_npz(self.folder / f"{name}.npz", arrays)
+
+    def has_npz(self, name: str) -> bool:
+        if self.folder is None:
+            return ("npz", name) in self._mem
+        return (self.folder / f"{name}.npz").exists()
+
+    def load_npz(self, name: str) -> dict:
+        if self.folder is None:
+            return self._mem[("npz", name)]
+        with np.load(self.folder / f"{name}.npz", allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+
+
+class Projector:
+    """Base class of the projection methods."""
+
+    name: str = "base"
+    has_inverse: bool = False
+    #: parameters that do not change the result and are left out of the cache key
+    _volatile = ("device", "progress")
+
+    def __init__(self, seed: int = 0, device: str = "auto", progress: bool = False):
+        self.seed = seed
+        self.device = device
+        self.progress = progress
+
+    # scikit-learn style parameters -------------------------------------------------------------
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        names = []
+        for klass in cls.__mro__:
+            if klass is object:
+                continue
+            sig = inspect.signature(klass.__init__)
+            for p in sig.parameters.values():
+                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in names:
+                    names.append(p.name)
+        return names
+
+    def get_params(self) -> dict:
+        return {n: getattr(self, n) for n in self._param_names() if hasattr(self, n)}
+
+    def cache_params(self) -> dict:
+        """Parameters that define the result (JSON-able), used for the run's hash and manifest."""
+        return {k: _jsonable(v) for k, v in sorted(self.get_params().items()) if k not in self._volatile}
+
+    # interface --------------------------------------------------------------------------------
+    def fit(self, dynamics, epochs=None, checkpoints: Checkpoints | None = None, on_epoch=None):
+        raise NotImplementedError
+
+    def transform(self, epoch: int, reps) -> np.ndarray:
+        raise NotImplementedError(f"{self.name} cannot project new points")
+
+    def inverse_transform(self, epoch: int, xy) -> np.ndarray:
+        raise NotImplementedError(f"{self.name} has no inverse projection (2-D -> representation)")
+
+    def load(self, dynamics, epochs, checkpoints: Checkpoints) -> "Projector":
+        """Restore a fitted projector from a finished run folder (no training)."""
+        self.epochs_ = list(epochs)
+        self.dynamics_ = dynamics
+        return self
+
+    #: filled by fit: {"graph_s": ..., "train_s": ..., "jit_s": ...} totals and per-epoch rows
+    timings_: dict
+
+
+def _jsonable(v):
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return float(v)
+    if isinstance(v, tuple):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, list):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    return v
+
+
+class Timer:
+    def __init__(self):
+        self.t = {}
+
+    def add(self, key, dt):
+        self.t[key] = self.t.get(key, 0.0) + float(dt)
+
+    class _Ctx:
+        def __init__(self, timer, key):
+            self.timer, self.key = timer, key
+
+        def __enter__(self):
+            self.t0 = time.perf_counter()
+            return self
+
+        def __exit__(self, *a):
+            self.timer.add(self.key, time.perf_counter() - self.t0)
+
+    def __call__(self, key):
+        return Timer._Ctx(self, key)

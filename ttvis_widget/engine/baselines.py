@@ -1,0 +1,195 @@
+"""Non-parametric / classic baselines: per-epoch PCA (with an exact linear inverse), per-epoch UMAP and
+AlignedUMAP (umap-learn; no inverse, so no territories).
+
+PCA is fitted independently per epoch; the sign of each component is flipped to agree with the previous
+epoch's layout so that animations do not mirror from one epoch to the next.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .base import Checkpoints, Projector
+
+
+class PCABaseline(Projector):
+    name = "pca"
+    has_inverse = True
+
+    def __init__(self, seed: int = 0, device: str = "auto", progress: bool = False, align_signs: bool = True):
+        super().__init__(seed=seed, device=device, progress=progress)
+        self.align_signs = align_signs
+
+    def _fit_epoch(self, X, prev_emb):
+        X = np.asarray(X, np.float64)
+        mean = X.mean(0)
+        Xc = X - mean
+        # top-2 right singular vectors (deterministic; randomized SVD is not needed at these sizes)
+        cov = Xc.T @ Xc
+        vals, vecs = np.linalg.eigh(cov)
+        comps = vecs[:, ::-1][:, :2].T.copy()  # [2, D]
+        emb = Xc @ comps.T
+        if self.align_signs and prev_emb is not None:
+            for c in range(2):
+                if np.dot(emb[:, c], prev_emb[:, c]) < 0:
+                    comps[c] *= -1
+                    emb[:, c] *= -1
+        else:  # deterministic sign: largest-magnitude loading positive
+            for c in range(2):
+                if comps[c][np.argmax(np.abs(comps[c]))] < 0:
+                    comps[c] *= -1
+                    emb[:, c] *= -1
+        return mean.astype(np.float32), comps.astype(np.float32), emb.astype(np.float32)
+
+    def fit(self, dynamics, epochs=None, checkpoints: Checkpoints | None = None, on_epoch=None):
+        ck = checkpoints or Checkpoints(None)
+        self.epochs_ = list(epochs or dynamics.epochs)
+        self.dynamics_ = dynamics
+        self.params_ = {}
+        self.timings_ = {"graph_s": 0.0, "jit_s": 0.0, "train_s": 0.0, "epochs": {}}
+        prev = None
+        for e in self.epochs_:
+            if ck.has_embedding(e) and ck.has_npz(f"models/pca_{e}"):
+                z = ck.load_npz(f"models/pca_{e}")
+                self.params_[e] = (z["mean"], z["components"])
+                prev = ck.load_embedding(e)
+                continue
+            t0 = time.perf_counter()
+            mean, comps, emb = self._fit_epoch(dynamics.representation(e), prev)
+            dt = time.perf_counter() - t0
+            self.params_[e] = (mean, comps)
+            ck.save_npz(f"models/pca_{e}", {"mean": mean, "components": comps})
+            ck.save_embedding(e, emb)
+            self.timings_["train_s"] += dt
+            self.timings_["epochs"][str(e)] = {"train_s": dt}
+            prev = emb
+            if on_epoch is not None:
+                on_epoch(e, emb, {"train_s": dt})
+        return self
+
+    def load(self, dynamics, epochs, checkpoints):
+        super().load(dynamics, epochs, checkpoints)
+        self.params_ = {}
+        for e in self.epochs_:
+            z = checkpoints.load_npz(f"models/pca_{e}")
+            self.params_[e] = (z["mean"], z["components"])
+        return self
+
+    def transform(self, epoch, reps):
+        mean, comps = self.params_[int(epoch)]
+        return ((np.asarray(reps, np.float32) - mean) @ comps.T).astype(np.float32)
+
+    def inverse_transform(self, epoch, xy):
+        mean, comps = self.params_[int(epoch)]
+        return (np.asarray(xy, np.float32) @ comps + mean).astype(np.float32)
+
+
+def _umap_jit_warmup() -> float:
+    """Run umap-learn once on a tiny problem so that numba compilation is timed apart (seconds)."""
+    t0 = time.perf_counter()
+    import umap
+
+    rng = np.random.default_rng(0)
+    umap.UMAP(n_neighbors=5, n_epochs=5, init="random", random_state=0).fit(rng.normal(size=(64, 4)).astype(np.float32))
+    return time.perf_counter() - t0
+
+
+class UMAPBaseline(Projector):
+    """Independent umap-learn UMAP per epoch (n_neighbors 15, min_dist 0.1, Euclidean); no inverse."""
+
+    name = "umap"
+    has_inverse = False
+
+    def __init__(self, seed: int = 0, device: str = "auto", progress: bool = False, n_neighbors: int = 15,
+                 min_dist: float = 0.1, n_epochs: int | None = None, deterministic: bool = False):
+        super().__init__(seed=seed, device=device, progress=progress)
+        self.n_neighbors = n_neighbors
+        self.min_dist = min_dist
+        self.n_epochs = n_epochs
+        self.deterministic = deterministic  # True: random_state=seed (single-threaded in umap-learn)
+
+    def fit(self, dynamics, epochs=None, checkpoints: Checkpoints | None = None, on_epoch=None):
+        ck = checkpoints or Checkpoints(None)
+        self.epochs_ = list(epochs or dynamics.epochs)
+        self.dynamics_ = dynamics
+        self.timings_ = {"graph_s": 0.0, "jit_s": 0.0, "train_s": 0.0, "epochs": {}}
+        todo = [e for e in self.epochs_ if not ck.has_embedding(e)]
+        if not todo:
+            return self
+        self.timings_["jit_s"] = _umap_jit_warmup()
+        import umap
+
+        for e in todo:
+            t0 = time.perf_counter()
+            kw = dict(random_state=self.seed) if self.deterministic else {}
+            model = umap.UMAP(n_neighbors=self.n_neighbors, min_dist=self.min_dist, n_epochs=self.n_epochs, **kw)
+            emb = model.fit_transform(dynamics.representation(e)).astype(np.float32)
+            dt = time.perf_counter() - t0
+            ck.save_embedding(e, emb)
+            self.timings_["train_s"] += dt
+            self.timings_["epochs"][str(e)] = {"train_s": dt}
+            if on_epoch is not None:
+                on_epoch(e, emb, {"train_s": dt})
+        return self
+
+    def inverse_transform(self, epoch, xy):
+        raise NotImplementedError(
+            "per-epoch UMAP has no inverse projection here (umap-learn's inverse_transform takes ~30 min per "
+            "10k points); use method='dvi', 'timevis' or 'pca' for territories and inverse projection")
+
+
+class AlignedUMAPBaseline(Projector):
+    """umap-learn AlignedUMAP over all epochs, identity relations between consecutive epochs; no inverse."""
+
+    name = "aligned-umap"
+    has_inverse = False
+
+    def __init__(self, seed: int = 0, device: str = "auto", progress: bool = False, n_neighbors: int = 15,
+                 min_dist: float = 0.1, alignment_regularisation: float = 1e-2, alignment_window_size: int = 3,
+                 n_epochs: int | None = None):
+        super().__init__(seed=seed, device=device, progress=progress)
+        self.n_neighbors = n_neighbors
+        self.min_dist = min_dist
+        self.alignment_regularisation = alignment_regularisation
+        self.alignment_window_size = alignment_window_size
+        self.n_epochs = n_epochs
+
+    def fit(self, dynamics, epochs=None, checkpoints: Checkpoints | None = None, on_epoch=None):
+        ck = checkpoints or Checkpoints(None)
+        self.epochs_ = list(epochs or dynamics.epochs)
+        self.dynamics_ = dynamics
+        self.timings_ = {"graph_s": 0.0, "jit_s": 0.0, "train_s": 0.0, "epochs": {}}
+        if all(ck.has_embedding(e) for e in self.epochs_):
+            return self
+        self.timings_["jit_s"] = _umap_jit_warmup()
+        import umap
+
+        t0 = time.perf_counter()
+        n = dynamics.n_samples
+        relations = [{i: i for i in range(n)} for _ in range(len(self.epochs_) - 1)]
+        kw = {} if self.n_epochs is None else {"n_epochs": self.n_epochs}
+        model = umap.AlignedUMAP(n_neighbors=self.n_neighbors, min_dist=self.min_dist,
+                                 alignment_regularisation=self.alignment_regularisation,
+                                 alignment_window_size=self.alignment_window_size, random_state=self.seed, **kw)
+        reps = [dynamics.representation(e) for e in self.epochs_]
+        if len(reps) == 1:  # AlignedUMAP needs two slices; fit one plain UMAP
+            embs = [umap.UMAP(n_neighbors=self.n_neighbors, min_dist=self.min_dist,
+                              random_state=self.seed).fit_transform(reps[0])]
+        else:
+            model.fit(reps, relations=relations)
+            embs = model.embeddings_
+        dt = time.perf_counter() - t0
+        self.timings_["train_s"] = dt
+        for e, emb in zip(self.epochs_, embs):
+            emb = np.asarray(emb, np.float32)
+            ck.save_embedding(e, emb)
+            self.timings_["epochs"][str(e)] = {"train_s": dt / len(self.epochs_)}
+            if on_epoch is not None:
+                on_epoch(e, emb, {"train_s": dt / len(self.epochs_)})
+        return self
+
+    def inverse_transform(self, epoch, xy):
+        raise NotImplementedError(
+            "AlignedUMAP has no inverse projection (non-parametric); use method='dvi', 'timevis' or 'pca' for "
+            "territories and inverse projection")

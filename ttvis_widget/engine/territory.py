@@ -1,0 +1,152 @@
+"""Decision territories: colour every pixel of the run's global box by the class the subject model predicts
+for the decoded representation there.
+
+One batched pass per epoch: grid (cell centres) -> decoder (``run.inverse``) -> the recorded head -> logits.
+Orientation: row 0 is the TOP (y = ymax), column 0 is x = xmin. Colours are ``palette.class_colors(C)[class]``
+(keyed by class index, the same colours as the points), blended with white by the confidence margin
+m = (s1 - s2) / (s1 - s_min) on raw logits; pixels with m < ``BOUNDARY_MARGIN`` are white (boundaries).
+
+Without a head (or without an inverse) the territory falls back to a nearest-neighbour vote of the
+recorded predictions around each pixel in the 2-D embedding (pixels far from every sample stay white);
+with neither head nor predictions it is ``None`` (with a warning).
+"""
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..palette import class_colors
+
+DEFAULT_RESOLUTION = 256
+BOUNDARY_MARGIN = 0.15
+MIN_STRENGTH, MAX_STRENGTH = 0.25, 0.7  # fraction of the class colour mixed into white
+
+
+@dataclass
+class Territory:
+    rgba: np.ndarray      # uint8 [R, R, 4]
+    classes: np.ndarray   # int16 [R, R] (-1: unknown)
+    margin: np.ndarray    # float32 [R, R] in [0, 1]
+    bounds: tuple         # (xmin, ymin, xmax, ymax), same as run.bounds
+    source: str = "head"  # "head" | "nn-vote"
+
+    @property
+    def resolution(self) -> int:
+        return int(self.classes.shape[0])
+
+    def png(self) -> bytes:
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(self.rgba, "RGBA").save(buf, format="PNG")
+        return buf.getvalue()
+
+    def save(self, path) -> None:
+        from ..store.atomic import atomic_write_npz
+
+        atomic_write_npz(path, {"classes": self.classes, "margin": self.margin, "rgba": self.rgba,
+                                "bounds": np.asarray(self.bounds, np.float64), "source": np.asarray(self.source)})
+
+    @classmethod
+    def load(cls, path, bounds=None) -> "Territory":
+        with np.load(path, allow_pickle=False) as z:
+            b = tuple(float(v) for v in z["bounds"])
+            if bounds is not None and not np.allclose(b, bounds):
+                raise ValueError("territory cache was made for other bounds")
+            return cls(z["rgba"], z["classes"], z["margin"], b, str(z["source"]))
+
+
+def grid_points(bounds, resolution: int) -> np.ndarray:
+    """Cell centres [R*R, 2] in row-major order, row 0 at the top (y = ymax)."""
+    xmin, ymin, xmax, ymax = bounds
+    r = int(resolution)
+    xs = xmin + (np.arange(r) + 0.5) / r * (xmax - xmin)
+    ys = ymax - (np.arange(r) + 0.5) / r * (ymax - ymin)
+    gx, gy = np.meshgrid(xs, ys)
+    return np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float32)
+
+
+def logit_margin(logits: np.ndarray) -> np.ndarray:
+    """(s1 - s2) / (s1 - s_min) on raw logits, in [0, 1]."""
+    part = np.partition(logits, -2, axis=1) if logits.shape[1] > 1 else np.concatenate([logits, logits], 1)
+    s1, s2 = part[:, -1], part[:, -2]
+    smin = logits.min(1)
+    return ((s1 - s2) / np.maximum(s1 - smin, 1e-8)).astype(np.float32)
+
+
+def colorize(classes: np.ndarray, margin: np.ndarray, n_classes: int) -> np.ndarray:
+    """RGBA uint8 image: white + strength * (palette[class] - white); white at boundaries / unknown."""
+    pal = class_colors(max(int(n_classes), 1)).astype(np.float32)
+    cls = classes.astype(np.int64)
+    known = cls >= 0
+    col = np.full(cls.shape + (3,), 255.0, np.float32)
+    col[known] = pal[cls[known]]
+    m = margin.astype(np.float32)
+    top = float(m[known].max()) if known.any() else 1.0
+    strength = MIN_STRENGTH + (MAX_STRENGTH - MIN_STRENGTH) * np.clip(
+        (m - BOUNDARY_MARGIN) / max(top - BOUNDARY_MARGIN, 1e-6), 0, 1)
+    strength = np.where(known & (m >= BOUNDARY_MARGIN), strength, 0.0)
+    rgb = 255.0 - strength[..., None] * (255.0 - col)
+    out = np.empty(cls.shape + (4,), np.uint8)
+    out[..., :3] = np.clip(np.round(rgb), 0, 255).astype(np.uint8)
+    out[..., 3] = 255
+    return out
+
+
+def _head_territory(run, epoch, resolution, head) -> Territory:
+    pts = grid_points(run.bounds, resolution)
+    logits = np.empty((len(pts), head.n_classes), np.float32)
+    bs = 131072
+    for s in range(0, len(pts), bs):
+        logits[s:s + bs] = head(run.inverse(epoch, pts[s:s + bs]))
+    r = int(resolution)
+    classes = logits.argmax(1).astype(np.int16).reshape(r, r)
+    margin = logit_margin(logits).reshape(r, r)
+    n_classes = run.dynamics.n_classes or head.n_classes
+    return Territory(colorize(classes, margin, n_classes), classes, margin, run.bounds, "head")
+
+
+def _vote_territory(run, epoch, resolution, k: int = 7) -> Territory | None:
+    import torch
+
+    pred = run.dynamics.predicted_class(epoch)
+    if pred is None:
+        return None
+    emb = torch.from_numpy(run.embedding(epoch))
+    pts = grid_points(run.bounds, resolution)
+    xmin, ymin, xmax, ymax = run.bounds
+    radius = 0.04 * float(np.hypot(xmax - xmin, ymax - ymin))
+    n_classes = int(run.dynamics.n_classes or (pred.max() + 1))
+    k = min(k, len(pred))
+    classes = np.empty(len(pts), np.int16)
+    margin = np.empty(len(pts), np.float32)
+    predt = torch.from_numpy(pred)
+    for s in range(0, len(pts), 8192):
+        q = torch.from_numpy(pts[s:s + 8192])
+        d, idx = torch.cdist(q, emb).topk(k, largest=False)
+        votes = torch.zeros(len(q), n_classes).scatter_add_(1, predt[idx], torch.ones(idx.shape))
+        top = votes.topk(min(2, n_classes), 1).values
+        c = votes.argmax(1)
+        m = (top[:, 0] - (top[:, 1] if n_classes > 1 else 0)) / k
+        far = d[:, 0] > radius
+        c[far] = -1
+        m[far] = 0
+        classes[s:s + 8192] = c.numpy()
+        margin[s:s + 8192] = m.numpy()
+    r = int(resolution)
+    classes, margin = classes.reshape(r, r), margin.reshape(r, r)
+    return Territory(colorize(classes, margin, n_classes), classes, margin, run.bounds, "nn-vote")
+
+
+def compute_territory(run, epoch, resolution: int = DEFAULT_RESOLUTION) -> Territory | None:
+    head = run.dynamics.head(epoch)
+    if head is not None and run.has_inverse:
+        return _head_territory(run, epoch, resolution, head)
+    terr = _vote_territory(run, epoch, resolution)
+    if terr is None:
+        warnings.warn(f"no territory for epoch {epoch}: the dynamics have no classifier head and no recorded "
+                      "predictions", stacklevel=3)
+    return terr
