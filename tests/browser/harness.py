@@ -405,3 +405,104 @@ class ProbeWidget(anywidget.AnyWidget):
 probe = ProbeWidget()
 probe
 '''
+
+
+# --------------------------------------------------------------------------------------------- the widget
+
+CANVAS = ".ttvis-root canvas.ttvis-canvas"
+SLIDER = ".ttvis-root input.ttvis-slider"
+TOOLTIP = ".ttvis-root .ttvis-tooltip"
+
+
+def widget_cells(digits_dir: str | Path, epochs: int = 4, method: str = "pca") -> list[str]:
+    """Notebook cells: record digits training dynamics, fit a fast method, display ``w``."""
+    return [
+        "import os, json, numpy as np\n"
+        "import ttvis_widget\n"
+        "from ttvis_widget.demo import make_digits_dynamics\n"
+        f"path = make_digits_dynamics({str(digits_dir)!r}, epochs={epochs})",
+        "from ttvis_widget import TimeTravelWidget\n"
+        f"w = TimeTravelWidget(path, method={method!r}, progress=False)\n"
+        "w",
+    ]
+
+
+HOOK_STATE = """(sel) => { const c = document.querySelector(sel); const h = c && c.__ttvis;
+  if (!h) return null;
+  return {ready: !!h.ready, time: h.time, epochsLoaded: h.epochsLoaded, lastFrameMs: h.lastFrameMs}; }"""
+
+
+def hook_state(page) -> dict | None:
+    """``canvas.__ttvis`` scalars of the first widget view, or None when there is no hook yet."""
+    return page.evaluate(HOOK_STATE, CANVAS)
+
+
+def open_widget_notebook(page, server: JupyterServer, name: str, cells: list[str], ui: str | None = None,
+                         timeout: float = 240.0) -> dict:
+    """Create ``name`` with ``cells``, open it, Run All Cells, wait for ``canvas.__ttvis.ready``.
+
+    Returns {'opened_s', 'ready_s', 'run_all': 'menu'|'command'} timings for the report."""
+    t0 = time.monotonic()
+    server.put_notebook(name, cells)
+    open_notebook(page, server, name, ui)
+    t1 = time.monotonic()
+    how = run_all_cells(page)
+    try:
+        page.wait_for_selector(CANVAS, state="attached", timeout=timeout * 1000)
+        page.wait_for_function(
+            "(sel) => { const c = document.querySelector(sel); return !!(c && c.__ttvis && c.__ttvis.ready); }",
+            arg=CANVAS, timeout=timeout * 1000, polling=200)
+    except Exception as e:
+        errs = notebook_errors(page)
+        root = page.evaluate("() => { const r = document.querySelector('.ttvis-root');"
+                             " return r ? r.outerHTML.slice(0, 1500) : null; }")
+        raise HarnessError(f"widget did not become ready ({type(e).__name__}); notebook errors: {errs}; "
+                           f".ttvis-root: {root}") from None
+    return {"opened_s": t1 - t0, "ready_s": time.monotonic() - t0, "run_all": how}
+
+
+def wait_all_epochs(page, n_epochs: int, timeout: float = 120.0):
+    page.wait_for_function(
+        "([sel, n]) => { const h = document.querySelector(sel).__ttvis; return h && h.epochsLoaded >= n; }",
+        arg=[CANVAS, n_epochs], timeout=timeout * 1000, polling=200)
+
+
+def wait_time(page, t: float, timeout: float = 30.0, tol: float = 1e-3):
+    """Wait until the view's ``__ttvis.time`` is ``t`` and two more animation frames have been drawn."""
+    page.wait_for_function(
+        "([sel, t, tol]) => { const h = document.querySelector(sel).__ttvis;"
+        " return h && Math.abs(h.time - t) <= tol; }",
+        arg=[CANVAS, t, tol], timeout=timeout * 1000, polling=100)
+    settle(page)
+
+
+def settle(page, frames: int = 3):
+    page.evaluate("(n) => new Promise(r => { const f = () => (n-- <= 0 ? r() : requestAnimationFrame(f)); f(); })",
+                  frames)
+
+
+def data_to_client(page, xy) -> list:
+    """Client (viewport CSS px) coordinates of data points ``xy`` [[x, y], ...] via ``canvas.__ttvis``."""
+    return page.evaluate(
+        "([sel, pts]) => { const h = document.querySelector(sel).__ttvis;"
+        " return pts.map(p => Array.from(h.dataToClient(p[0], p[1]))); }",
+        [CANVAS, [[float(a), float(b)] for a, b in xy]])
+
+
+def isolated_point(screen, rect, margin: float = 24.0, exclude=()) -> tuple[int, float]:
+    """Index of the on-canvas point farthest (in screen px) from its nearest neighbour, and that distance."""
+    import numpy as np
+
+    s = np.asarray(screen, dtype=np.float64)
+    inside = ((s[:, 0] > rect["x"] + margin) & (s[:, 0] < rect["x"] + rect["width"] - margin)
+              & (s[:, 1] > rect["y"] + margin) & (s[:, 1] < rect["y"] + rect["height"] - margin))
+    for i in exclude:
+        inside[i] = False
+    d2 = ((s[:, None, :] - s[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(d2, np.inf)
+    nn = np.sqrt(d2.min(1))
+    nn[~inside] = -1
+    i = int(nn.argmax())
+    if nn[i] < 0:
+        raise HarnessError("no point of the embedding lies inside the visible canvas")
+    return i, float(nn[i])
