@@ -146,7 +146,7 @@ def _shuffled(d, seed=1):
     return np.random.default_rng(seed).permutation(d.n_samples)
 
 
-def make_era_b(root: Path, src: Path, epochs=None) -> Path:
+def make_era_b(root: Path, src: Path, epochs=None, images: bool = True) -> Path:
     """Era B (4): dataset/{representation,prediction}/{e}.npy, dataset/label/labels.npy, index.json,
     model/{e}.pth, model.py, config.json, dataset/image/{i}.png."""
     d = ttvis_widget.load(src)
@@ -163,7 +163,7 @@ def make_era_b(root: Path, src: Path, epochs=None) -> Path:
     split = d.split[perm]
     (root / "index.json").write_text(json.dumps({"train": np.flatnonzero(split == 0).tolist(),
                                                  "test": np.flatnonzero(split == 1).tolist()}))
-    for i, img in enumerate(_images(src)[perm]):
+    for i, img in enumerate(_images(src)[perm] if images else []):
         (root / "dataset" / "image" / f"{i}.png").write_bytes(_png(img))
     (root / "model.py").write_text(MODEL_PY)
     (root / "config.json").write_text(json.dumps({"dataset": {
@@ -174,7 +174,7 @@ def make_era_b(root: Path, src: Path, epochs=None) -> Path:
     return root
 
 
-def make_era_c(root: Path, src: Path, epochs=None) -> Path:
+def make_era_c(root: Path, src: Path, epochs=None, images: bool = True) -> Path:
     """Era C (5.1): dataset/{info.json, labels.npy, index.json, image/{i}.png}, scripts/model.py,
     epochs/epoch_k/{embeddings.npy, predictions.npy, model.pth}."""
     d = ttvis_widget.load(src)
@@ -188,7 +188,7 @@ def make_era_c(root: Path, src: Path, epochs=None) -> Path:
     split = d.split[perm]
     (root / "dataset" / "index.json").write_text(json.dumps({"train": np.flatnonzero(split == 0).tolist(),
                                                              "test": np.flatnonzero(split == 1).tolist()}))
-    for i, img in enumerate(_images(src)[perm]):
+    for i, img in enumerate(_images(src)[perm] if images else []):
         (root / "dataset" / "image" / f"{i}.png").write_bytes(_png(img))
     for e in epochs:
         ed = root / "epochs" / f"epoch_{e}"

@@ -86,6 +86,13 @@ def _open_npy(path: Path, what: str, required: bool = True):
             raise TrainingDynamicsError(path, f"{what} is missing")
         return None
     try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as e:
+        raise TrainingDynamicsError(path, f"cannot read {what} ({e.strerror or e})") from e
+    if magic != b"\x93NUMPY":
+        raise TrainingDynamicsError(path, f"cannot read {what}: not a .npy file (bad header)")
+    try:
         return np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as e:
         msg = str(e)
@@ -608,6 +615,8 @@ class EraBDynamics(_PerEpochFiles):
         name = dcfg.get("model") or cfg.get("model") or cfg.get("net")
         self.model_class_name = name if isinstance(name, str) else None
         rep_dir = ds / "representation"
+        if not rep_dir.is_dir():
+            raise TrainingDynamicsError(rep_dir, "folder of per-epoch representations is missing")
         self.epochs = check_epoch_sequence(_int_stems(rep_dir, ".npy"), rep_dir, allow_gaps)
         self._check_epoch_headers(preds_expected=(ds / "prediction").is_dir())
         lab_p = ds / "label" / "labels.npy"
@@ -671,6 +680,8 @@ class EraCDynamics(_PerEpochFiles):
             self.classes = [str(c) for c in info["classes"]]
         self.model_class_name = info.get("model") if isinstance(info.get("model"), str) else None
         ep_dir = root / "epochs"
+        if not ep_dir.is_dir():
+            raise TrainingDynamicsError(ep_dir, "folder of epochs (epochs/epoch_<k>/) is missing")
         found = [int(p.name[6:]) for p in ep_dir.iterdir() if p.is_dir() and p.name.startswith("epoch_")
                  and p.name[6:].isdigit()]
         # the original tool allows any step; unevenly spaced epochs still need allow_gaps here

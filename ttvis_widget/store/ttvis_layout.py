@@ -37,21 +37,44 @@ def epoch_dir(root: Path, epoch: int) -> Path:
 def read_manifest(root: Path) -> dict:
     path = Path(root) / MANIFEST
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as e:
         raise TrainingDynamicsError(path, f"cannot read the manifest ({e.strerror or e})") from e
+    except UnicodeDecodeError as e:
+        raise TrainingDynamicsError(path, f"manifest is not valid JSON (not UTF-8 text: {e})") from e
     try:
         m = json.loads(text)
     except json.JSONDecodeError as e:
         raise TrainingDynamicsError(path, f"manifest is not valid JSON ({e})") from e
     if not isinstance(m, dict) or m.get("format") != FORMAT:
         raise TrainingDynamicsError(path, f"not a {FORMAT} manifest (format={m.get('format') if isinstance(m, dict) else None!r})")
-    if int(m.get("version", 0)) > VERSION:
-        raise TrainingDynamicsError(path, f"manifest version {m.get('version')} is newer than this ttvis_widget reads ({VERSION}); upgrade ttvis_widget")
+    version = m.get("version", 0)
+    if not _is_int(version):
+        raise TrainingDynamicsError(path, f"manifest version must be an integer, got {version!r}")
+    if version > VERSION:
+        raise TrainingDynamicsError(path, f"manifest version {version} is newer than this ttvis_widget reads ({VERSION}); upgrade ttvis_widget")
     for key in ("n_samples", "epochs"):
         if key not in m:
             raise TrainingDynamicsError(path, f"manifest lacks {key!r}")
     return m
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_manifest_fields(m: dict, path: Path) -> None:
+    """Types of the fields a reader relies on (a writer may hold a manifest with n_samples None)."""
+    if not _is_int(m.get("n_samples")) or m["n_samples"] < 0:
+        raise TrainingDynamicsError(path, f"manifest n_samples must be a non-negative integer, got {m.get('n_samples')!r}")
+    eps = m.get("epochs")
+    if not isinstance(eps, list) or not all(_is_int(e) for e in eps):
+        raise TrainingDynamicsError(path, f"manifest epochs must be a list of integers, got {eps!r}")
+    cls = m.get("classes")
+    if cls is not None and not isinstance(cls, list):
+        raise TrainingDynamicsError(path, f"manifest classes must be a list of names, got {cls!r}")
+    if m.get("media") not in (None, "image", "text"):
+        raise TrainingDynamicsError(path, f"manifest media must be 'image', 'text' or null, got {m.get('media')!r}")
 
 
 def _open_npy(path: Path, what: str, required: bool = True):
@@ -72,6 +95,7 @@ class TTVisDynamics(TrainingDynamics):
         root = Path(content_path)
         super().__init__(root)
         m = read_manifest(root)
+        check_manifest_fields(m, root / MANIFEST)
         self.manifest = m
         self.name = m.get("name") or root.name
         self.n_samples = int(m["n_samples"])
