@@ -1,0 +1,5 @@
+"""The Jupyter widget: :class:`TimeTravelWidget` (front end in ``js/``, built to ``ttvis_widget/static``)."""
+from .transport import CHUNK_LIMIT
+from .widget import TimeTravelWidget
+
+__all__ = ["TimeTravelWidget", "CHUNK_LIMIT"]

@@ -1,0 +1,235 @@
+"""Binary transport between the kernel and the widget's front end (``js/src/transport.js`` mirrors it).
+
+Nothing here goes into synced trait state: everything travels in custom comm messages with buffers, so a
+saved notebook never carries the data. Per point and epoch the front end receives
+
+* position: two uint16 quantized against the run's one global ``bounds`` (4 bytes; error <= range/131070),
+* predicted class: uint16 (``NO_CLASS`` when the run has no predictions),
+* confidence: uint8 (softmax max, 0..255).
+
+Messages kernel -> front end (``content``, ``buffers``):
+
+* ``{"type": "meta", "rid", "n", "n_epochs", "epochs", "bounds", "has_pred", "has_labels", "n_chunks",
+  "n_territories", "layout"}`` with buffers ``[labels uint16 [N], split uint8 [N]]``;
+* ``{"type": "chunk", "rid", "seq", "e0", "ne", "s0", "ns"}`` with buffers ``[pos uint16 [ne, ns, 2]]``
+  (+ ``[pred uint16 [ne, ns], conf uint8 [ne, ns]]`` when ``has_pred``); epochs are indices into
+  ``epochs``, samples ``s0 .. s0+ns``; the first chunk is the first epoch (or its first part);
+* ``{"type": "territory", "rid", "epochs": [epoch indices]}`` with one PNG per index (row 0 = y max);
+* ``{"type": "done", "rid"}``.
+
+Every message's buffers together stay under ``CHUNK_LIMIT`` bytes (a few KB of JSON aside).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import numpy as np
+
+CHUNK_LIMIT = 8 * 1024 * 1024
+QMAX = 65535
+NO_CLASS = 65535
+BYTES_POS = 4  # two uint16 per point and epoch
+
+
+def _ranges(bounds) -> tuple[float, float, float, float]:
+    xmin, ymin, xmax, ymax = (float(v) for v in bounds)
+    rx = xmax - xmin if xmax > xmin else 1.0
+    ry = ymax - ymin if ymax > ymin else 1.0
+    return xmin, ymin, rx, ry
+
+
+def quantize(xy: np.ndarray, bounds) -> np.ndarray:
+    """float [..., 2] -> uint16 [..., 2] against ``bounds`` = (xmin, ymin, xmax, ymax); rounds to nearest."""
+    xy = np.asarray(xy, dtype=np.float64)
+    xmin, ymin, rx, ry = _ranges(bounds)
+    q = np.empty(xy.shape, dtype="<u2")
+    q[..., 0] = np.clip(np.rint((xy[..., 0] - xmin) / rx * QMAX), 0, QMAX)
+    q[..., 1] = np.clip(np.rint((xy[..., 1] - ymin) / ry * QMAX), 0, QMAX)
+    return q
+
+
+def dequantize(q: np.ndarray, bounds) -> np.ndarray:
+    """uint16 [..., 2] -> float32 [..., 2], exactly as the vertex shader and the picking code do it."""
+    xmin, ymin, rx, ry = _ranges(bounds)
+    q = np.asarray(q, dtype=np.float32)
+    out = np.empty(q.shape, dtype=np.float32)
+    out[..., 0] = np.float32(xmin) + q[..., 0] / np.float32(QMAX) * np.float32(rx)
+    out[..., 1] = np.float32(ymin) + q[..., 1] / np.float32(QMAX) * np.float32(ry)
+    return out
+
+
+def quantize_confidence(conf: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(np.asarray(conf, dtype=np.float32) * 255), 0, 255).astype(np.uint8)
+
+
+def bytes_per_point_epoch(has_pred: bool) -> int:
+    return BYTES_POS + (3 if has_pred else 0)
+
+
+def plan_chunks(n_epochs: int, n_samples: int, has_pred: bool = True,
+                limit: int = CHUNK_LIMIT) -> list[tuple[int, int, int, int]]:
+    """Split the [epochs x samples] block into ``(e0, ne, s0, ns)`` pieces whose buffers fit ``limit``.
+
+    The first piece is the first epoch alone (so the first frame can be drawn early); later pieces group
+    whole epochs, or split one epoch by samples when a single epoch exceeds the limit.
+    """
+    per = bytes_per_point_epoch(has_pred)
+    per_epoch = per * n_samples
+    max_samples = max(1, limit // per)
+    out: list[tuple[int, int, int, int]] = []
+
+    def one_epoch(e):
+        if per_epoch <= limit:
+            out.append((e, 1, 0, n_samples))
+        else:
+            for s0 in range(0, n_samples, max_samples):
+                out.append((e, 1, s0, min(max_samples, n_samples - s0)))
+
+    if n_epochs == 0 or n_samples == 0:
+        return out
+    one_epoch(0)
+    e = 1
+    if per_epoch > limit:
+        for e in range(1, n_epochs):
+            one_epoch(e)
+        return out
+    group = max(1, limit // max(per_epoch, 1))
+    while e < n_epochs:
+        ne = min(group, n_epochs - e)
+        out.append((e, ne, 0, n_samples))
+        e += ne
+    return out
+
+
+@dataclass
+class Payload:
+    """Everything the front end needs, already in wire dtypes."""
+
+    epochs: list[int]
+    bounds: tuple[float, float, float, float]
+    positions: np.ndarray            # uint16 [E, N, 2]
+    labels: np.ndarray               # uint16 [N] (NO_CLASS where unknown)
+    split: np.ndarray                # uint8 [N]
+    predictions: np.ndarray | None   # uint16 [E, N]
+    confidence: np.ndarray | None    # uint8 [E, N]
+    territories: dict = field(default_factory=dict)  # epoch index -> PNG bytes (filled lazily)
+
+    @property
+    def n(self) -> int:
+        return int(self.positions.shape[1])
+
+    @property
+    def has_pred(self) -> bool:
+        return self.predictions is not None
+
+
+def build_payload(embeddings: np.ndarray, bounds, epochs: Sequence[int], labels=None, split=None,
+                  predictions: Sequence[np.ndarray | None] | None = None,
+                  confidence: Sequence[np.ndarray | None] | None = None) -> Payload:
+    """``embeddings`` float [E, N, 2]; ``predictions``/``confidence`` per epoch (class ids / softmax max)."""
+    emb = np.asarray(embeddings)
+    if emb.ndim != 3 or emb.shape[2] != 2:
+        raise ValueError(f"embeddings must be [E, N, 2]; got {emb.shape}")
+    e, n = emb.shape[:2]
+    pos = quantize(emb, bounds)
+    lab = np.full(n, NO_CLASS, dtype="<u2")
+    if labels is not None:
+        lab[:] = np.clip(np.asarray(labels), 0, NO_CLASS - 1)
+    sp = np.zeros(n, np.uint8) if split is None else np.asarray(split, dtype=np.uint8)
+    pred = conf = None
+    if predictions is not None and all(p is not None for p in predictions):
+        pred = np.empty((e, n), dtype="<u2")
+        conf = np.zeros((e, n), dtype=np.uint8)
+        for k in range(e):
+            pred[k] = np.clip(np.asarray(predictions[k]), 0, NO_CLASS - 1)
+            if confidence is not None and confidence[k] is not None:
+                conf[k] = quantize_confidence(confidence[k])
+            else:
+                conf[k] = 255
+    return Payload([int(x) for x in epochs], tuple(float(b) for b in bounds), pos, lab, sp, pred, conf)
+
+
+def meta_message(p: Payload, rid: str, n_territories: int = 0, extra: dict | None = None):
+    chunks = plan_chunks(len(p.epochs), p.n, p.has_pred)
+    content = {"type": "meta", "rid": rid, "n": p.n, "n_epochs": len(p.epochs), "epochs": p.epochs,
+               "bounds": list(p.bounds), "has_pred": p.has_pred, "has_labels": bool((p.labels != NO_CLASS).any()),
+               "n_chunks": len(chunks), "n_territories": int(n_territories), "qmax": QMAX, "no_class": NO_CLASS}
+    if extra:
+        content.update(extra)
+    return content, [memoryview(np.ascontiguousarray(p.labels)), memoryview(np.ascontiguousarray(p.split))]
+
+
+def chunk_messages(p: Payload, rid: str, limit: int = CHUNK_LIMIT) -> Iterator[tuple[dict, list]]:
+    for seq, (e0, ne, s0, ns) in enumerate(plan_chunks(len(p.epochs), p.n, p.has_pred, limit)):
+        bufs = [memoryview(np.ascontiguousarray(p.positions[e0:e0 + ne, s0:s0 + ns]))]
+        if p.has_pred:
+            bufs.append(memoryview(np.ascontiguousarray(p.predictions[e0:e0 + ne, s0:s0 + ns])))
+            bufs.append(memoryview(np.ascontiguousarray(p.confidence[e0:e0 + ne, s0:s0 + ns])))
+        yield {"type": "chunk", "rid": rid, "seq": seq, "e0": e0, "ne": ne, "s0": s0, "ns": ns}, bufs
+
+
+def territory_messages(pngs: Iterator[tuple[int, bytes]], rid: str,
+                       limit: int = CHUNK_LIMIT) -> Iterator[tuple[dict, list]]:
+    """Group (epoch index, PNG) pairs into messages of at most ``limit`` bytes (one PNG may exceed it alone)."""
+    idx: list[int] = []
+    bufs: list[bytes] = []
+    size = 0
+    for k, png in pngs:
+        if bufs and size + len(png) > limit:
+            yield {"type": "territory", "rid": rid, "epochs": idx}, bufs
+            idx, bufs, size = [], [], 0
+        idx.append(int(k))
+        bufs.append(png)
+        size += len(png)
+    if bufs:
+        yield {"type": "territory", "rid": rid, "epochs": idx}, bufs
+
+
+def done_message(rid: str):
+    return {"type": "done", "rid": rid}, []
+
+
+# ---- decoding (the same steps as js/src/transport.js; used by tests and for debugging) -------------------
+
+def _u16(buf) -> np.ndarray:
+    return np.frombuffer(bytes(buf), dtype="<u2")
+
+
+def decode_messages(messages: Sequence[tuple[dict, list]]) -> dict:
+    """Rebuild ``positions`` float32 [E, N, 2] (dequantized), ``predictions``, ``confidence`` (float 0..1),
+    ``labels`` (int, -1 unknown), ``split``, ``territories`` {epoch index: PNG} from a message stream."""
+    out: dict = {}
+    for content, buffers in messages:
+        t = content["type"]
+        if t == "meta":
+            n, ne = content["n"], content["n_epochs"]
+            out["meta"] = content
+            lab = _u16(buffers[0]).astype(np.int64)
+            lab[lab == content["no_class"]] = -1
+            out["labels"] = lab
+            out["split"] = np.frombuffer(bytes(buffers[1]), dtype=np.uint8).copy()
+            out["_q"] = np.zeros((ne, n, 2), np.uint16)
+            out["_pred"] = np.zeros((ne, n), np.uint16) if content["has_pred"] else None
+            out["_conf"] = np.zeros((ne, n), np.uint8) if content["has_pred"] else None
+            out["_loaded"] = np.zeros((ne, n), bool)
+            out["territories"] = {}
+        elif t == "chunk":
+            e0, ne, s0, ns = content["e0"], content["ne"], content["s0"], content["ns"]
+            out["_q"][e0:e0 + ne, s0:s0 + ns] = _u16(buffers[0]).reshape(ne, ns, 2)
+            if out["_pred"] is not None:
+                out["_pred"][e0:e0 + ne, s0:s0 + ns] = _u16(buffers[1]).reshape(ne, ns)
+                out["_conf"][e0:e0 + ne, s0:s0 + ns] = np.frombuffer(bytes(buffers[2]), np.uint8).reshape(ne, ns)
+            out["_loaded"][e0:e0 + ne, s0:s0 + ns] = True
+        elif t == "territory":
+            for k, png in zip(content["epochs"], buffers):
+                out["territories"][k] = bytes(png)
+        elif t == "done":
+            out["done"] = True
+    meta = out["meta"]
+    out["positions"] = dequantize(out.pop("_q"), meta["bounds"])
+    pred, conf = out.pop("_pred"), out.pop("_conf")
+    out["predictions"] = None if pred is None else pred.astype(np.int64)
+    out["confidence"] = None if conf is None else conf.astype(np.float32) / 255
+    out["complete"] = bool(out.pop("_loaded").all())
+    return out

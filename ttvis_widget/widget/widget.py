@@ -1,0 +1,276 @@
+"""``TimeTravelWidget``: an anywidget that scrubs a fitted visualization run through training time.
+
+Synced traits are small (view state only). The per-epoch positions, predictions, confidences and territory
+images travel as binary custom messages (see :mod:`.transport`) when a view asks for them, so they are never
+part of the saved notebook state, and every new view of the same widget gets its own copy.
+"""
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import anywidget
+import numpy as np
+import traitlets as t
+
+from ..palette import class_colors_hex
+from . import transport as tr
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+BUNDLE = STATIC / "widget.js"
+
+_MISSING_BUNDLE_ESM = """
+export default { render({ el }) {
+  el.innerHTML = '<div class="ttvis-root ttvis-error" style="padding:12px;border:1px solid #c33;color:#c33;'
+    + 'font-family:sans-serif">ttvis_widget: the front-end bundle was not built. Run '
+    + '<code>cd js &amp;&amp; npm install &amp;&amp; npm run build</code> and restart the kernel.</div>';
+} };
+"""
+
+FILTER_DEFAULTS = {"labels": None, "predictions": None, "split": "all", "correctness": "all"}
+VIEW_TRAITS = ("epoch", "time", "selection", "color_by", "filters", "point_size", "show_territory",
+               "playing", "speed")
+
+
+def _is_visrun(obj) -> bool:
+    return all(hasattr(obj, a) for a in ("embeddings", "bounds", "epochs", "dynamics"))
+
+
+def resolve_run(source=None, method: str = "dvi", run=None, **fit_params):
+    """A VisRun from a VisRun, a content path or a TrainingDynamics (fitted or loaded from the run cache)."""
+    if run is not None:
+        if not _is_visrun(run):
+            raise TypeError(f"run= must be a VisRun (from ttvis_widget.fit); got {type(run).__name__}")
+        return run
+    if source is None:
+        raise TypeError("TimeTravelWidget needs a content path, a TrainingDynamics or a VisRun")
+    if _is_visrun(source):
+        return source
+    import ttvis_widget
+
+    fit_params.setdefault("progress", True)
+    return ttvis_widget.fit(source, method=method, **fit_params)
+
+
+class TimeTravelWidget(anywidget.AnyWidget):
+    """Time-travelling scatterplot of a training run.
+
+    ``TimeTravelWidget(content_path | TrainingDynamics | VisRun, method="dvi", run=None, **fit_params)``
+
+    Synced (both ways): ``epoch`` (a recorded epoch number), ``time`` (position on the timeline in units of
+    recorded epochs: 0 = first recorded epoch, fractional while scrubbing or playing), ``selection``
+    (sample indices), ``hovered`` (-1 for none), ``color_by`` ("label" | "prediction"), ``filters``
+    (``labels``/``predictions``: class ids or None, ``split``: "train"|"test"|"all", ``correctness``:
+    "correct"|"incorrect"|"all"), ``point_size``, ``show_territory``, ``playing``, ``speed`` (epochs/s).
+    """
+
+    _esm = BUNDLE if BUNDLE.exists() else _MISSING_BUNDLE_ESM
+
+    info = t.Dict().tag(sync=True)
+    epoch = t.Int(0).tag(sync=True)
+    time = t.Float(0.0).tag(sync=True)
+    selection = t.List(t.Int()).tag(sync=True)
+    hovered = t.Int(-1).tag(sync=True)
+    color_by = t.Enum(["label", "prediction"], default_value="label").tag(sync=True)
+    filters = t.Dict().tag(sync=True)
+    point_size = t.Float(4.0).tag(sync=True)
+    show_territory = t.Bool(True).tag(sync=True)
+    playing = t.Bool(False).tag(sync=True)
+    speed = t.Float(2.0).tag(sync=True)
+    status = t.Unicode("").tag(sync=True)
+
+    def __init__(self, source=None, method: str = "dvi", run=None, **kwargs):
+        view = {k: kwargs.pop(k) for k in list(kwargs) if k in VIEW_TRAITS}
+        self.run = resolve_run(source, method=method, run=run, **kwargs)
+        self.dynamics = self.run.dynamics
+        self.epochs = [int(e) for e in self.run.epochs]
+        self._payload: tr.Payload | None = None
+        self._territory_ok: bool | None = None
+        d = self.dynamics
+        names = d.class_names or []
+        info = {
+            "name": str(getattr(d, "name", "")), "n": int(d.n_samples), "epochs": self.epochs,
+            "method": str(getattr(self.run, "method", method)), "classes": list(names),
+            "colors": class_colors_hex(len(names)), "media": d.media,
+            "has_labels": d.labels is not None, "bounds": [float(b) for b in self.run.bounds],
+            "n_train": int((d.split == 0).sum()), "n_test": int((d.split == 1).sum()),
+        }
+        super().__init__(info=info, epoch=self.epochs[0], filters=dict(FILTER_DEFAULTS))
+        for k, v in view.items():
+            setattr(self, k, v)
+        self.on_msg(self._on_custom_msg)
+
+    # ---- trait validation and the epoch <-> time link ---------------------------------------------
+    @t.validate("epoch")
+    def _valid_epoch(self, proposal):
+        e = int(proposal["value"])
+        if hasattr(self, "epochs") and e not in self.epochs:
+            raise t.TraitError(f"epoch {e} was not recorded; recorded epochs: {self.epochs}")
+        return e
+
+    @t.validate("time")
+    def _valid_time(self, proposal):
+        v = float(proposal["value"])
+        if not np.isfinite(v):
+            raise t.TraitError("time must be finite")
+        hi = len(self.epochs) - 1 if hasattr(self, "epochs") else 0
+        return min(max(v, 0.0), float(hi))
+
+    @t.observe("epoch")
+    def _epoch_changed(self, change):
+        k = self.epochs.index(change["new"])
+        if int(round(self.time)) != k:
+            self.time = float(k)
+
+    @t.observe("time")
+    def _time_changed(self, change):
+        e = self.epochs[int(round(change["new"]))]
+        if e != self.epoch:
+            self.epoch = e
+
+    @t.validate("selection")
+    def _valid_selection(self, proposal):
+        sel = sorted({int(i) for i in proposal["value"]})
+        if hasattr(self, "dynamics") and sel and (sel[0] < 0 or sel[-1] >= self.dynamics.n_samples):
+            raise t.TraitError(f"selection indices must be in [0, {self.dynamics.n_samples})")
+        return sel
+
+    @t.validate("filters")
+    def _valid_filters(self, proposal):
+        f = dict(FILTER_DEFAULTS)
+        given = dict(proposal["value"] or {})
+        unknown = set(given) - set(FILTER_DEFAULTS)
+        if unknown:
+            raise t.TraitError(f"unknown filter keys {sorted(unknown)}; known: {sorted(FILTER_DEFAULTS)}")
+        f.update(given)
+        for key in ("labels", "predictions"):
+            if f[key] is not None:
+                f[key] = sorted({int(c) for c in f[key]})
+        if f["split"] not in ("train", "test", "all"):
+            raise t.TraitError('filters["split"] must be "train", "test" or "all"')
+        if f["correctness"] not in ("correct", "incorrect", "all"):
+            raise t.TraitError('filters["correctness"] must be "correct", "incorrect" or "all"')
+        return f
+
+    @t.validate("point_size")
+    def _valid_point_size(self, proposal):
+        return float(min(max(float(proposal["value"]), 0.5), 64.0))
+
+    @t.validate("speed")
+    def _valid_speed(self, proposal):
+        return float(min(max(float(proposal["value"]), 0.05), 100.0))
+
+    # ---- data for the front end -------------------------------------------------------------------
+    @property
+    def payload(self) -> tr.Payload:
+        if self._payload is None:
+            d = self.dynamics
+            preds = confs = None
+            if d.prediction(self.epochs[0]) is not None:
+                preds = [d.predicted_class(e) for e in self.epochs]
+                confs = [d.confidence(e) for e in self.epochs]
+            self._payload = tr.build_payload(self.run.embeddings(), self.run.bounds, self.epochs, d.labels,
+                                             d.split, preds, confs)
+        return self._payload
+
+    def _territory_png(self, k: int) -> bytes | None:
+        p = self.payload
+        if k in p.territories:
+            return p.territories[k]
+        if self._territory_ok is False or not hasattr(self.run, "territory"):
+            return None
+        try:
+            terr = self.run.territory(self.epochs[k])
+        except NotImplementedError:
+            terr = None
+        if terr is None:
+            self._territory_ok = False
+            return None
+        self._territory_ok = True
+        png = terr.png()
+        p.territories[k] = png
+        return png
+
+    def _send_data(self, rid: str) -> None:
+        p = self.payload
+        self.send(*tr.meta_message(p, rid))
+        chunks = tr.chunk_messages(p, rid)
+        self.send(*next(chunks))  # the first epoch first
+        first = self._territory_png(0)
+        if first is not None:
+            self.send(*next(tr.territory_messages(iter([(0, first)]), rid)))
+        for msg in chunks:
+            self.send(*msg)
+        if self._territory_ok:
+            rest = ((k, self._territory_png(k)) for k in range(1, len(self.epochs)))
+            for msg in tr.territory_messages(((k, png) for k, png in rest if png is not None), rid):
+                self.send(*msg)
+        self.send(*tr.done_message(rid))
+
+    def _send_sample(self, i: int, rid=None) -> None:
+        d = self.dynamics
+        content = {"type": "sample", "index": i, "rid": rid, "media": d.media}
+        bufs = []
+        try:
+            if d.media == "image":
+                png = d.sample_image(i)
+                if png is not None:
+                    bufs = [png]
+            elif d.media == "text":
+                content["text"] = d.sample_text(i)
+        except Exception as exc:  # a broken sample must not break the widget
+            content["error"] = f"{type(exc).__name__}: {exc}"
+        self.send(content, buffers=bufs)
+
+    def _on_custom_msg(self, _widget, content, buffers):
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "request":
+            self._send_data(str(content.get("rid") or uuid.uuid4().hex))
+        elif kind == "sample":
+            i = int(content.get("index", -1))
+            if 0 <= i < self.dynamics.n_samples:
+                self._send_sample(i, content.get("rid"))
+
+    # ---- Python API -------------------------------------------------------------------------------
+    def sample_info(self, i: int, epoch: int | None = None) -> dict:
+        """Index, label, prediction, confidence, split and position of sample ``i`` at ``epoch`` (default: current)."""
+        d = self.dynamics
+        i = int(i)
+        if not 0 <= i < d.n_samples:
+            raise IndexError(f"sample {i} out of range [0, {d.n_samples})")
+        e = self.epoch if epoch is None else int(epoch)
+        names = d.class_names or []
+        lab = None if d.labels is None else int(d.labels[i])
+        pred = d.predicted_class(e)
+        conf = d.confidence(e)
+        out = {"index": i, "epoch": e, "label": lab, "label_name": names[lab] if lab is not None and lab < len(names) else None,
+               "prediction": None if pred is None else int(pred[i]),
+               "confidence": None if conf is None else float(conf[i]),
+               "split": "test" if d.split[i] == 1 else "train",
+               "xy": [float(v) for v in self.run.embedding(e)[i]]}
+        out["prediction_name"] = (names[out["prediction"]] if out["prediction"] is not None
+                                  and out["prediction"] < len(names) else None)
+        return out
+
+    def find(self, i: int) -> dict:
+        """Centre every view on sample ``i``, mark it, and return :meth:`sample_info` for it."""
+        info = self.sample_info(i)
+        self.send({"type": "focus", "index": int(i)})
+        return info
+
+    def positions(self, epoch: int | None = None) -> np.ndarray:
+        """float32 [N, 2] 2-D positions at ``epoch`` (default: the current one)."""
+        return self.run.embedding(self.epoch if epoch is None else int(epoch))
+
+    def play(self, speed: float | None = None) -> None:
+        if speed is not None:
+            self.speed = speed
+        self.playing = True
+
+    def pause(self) -> None:
+        self.playing = False
+
+    def __repr__(self) -> str:
+        i = self.info
+        return (f"<TimeTravelWidget {i.get('name')!r} method={i.get('method')} N={i.get('n')} "
+                f"epochs={len(self.epochs)} epoch={self.epoch} selected={len(self.selection)}>")
