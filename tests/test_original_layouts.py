@@ -20,6 +20,17 @@ from ttvis_widget import TrainingDynamicsError, UntrustedCodeError
 from ttvis_widget.store import detect_layout
 from ttvis_widget.store.original import read_lenient_json
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny models: one thread is ~20x faster than two on a shared 2-core machine (restored afterwards)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
 MODEL_PY = '''\
 import torch
 from torch import nn
