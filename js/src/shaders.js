@@ -28,6 +28,7 @@ out vec4 v_color;
 flat out int v_ring;        // 0 none, 1 dark ring (error), 2 black thick ring (selected/hovered)
 flat out int v_flip;
 out float v_aa;
+out float v_dim;
 
 const uint HIDDEN = 1u;
 const uint SELECTED = 2u;
@@ -54,7 +55,8 @@ void main() {
   if (u_colorBy == 0 && a_meta.x == 65535u) cls = a_meta.y;
   float alpha = 0.35 + 0.65 * conf;
   bool sel = (flags & SELECTED) != 0u;
-  if (u_hasSel == 1 && !sel && u_pass == 0) alpha *= 0.22;
+  v_dim = (u_hasSel == 1 && !sel && u_pass == 0) ? 0.22 : 1.0;
+  alpha *= v_dim;
   float size = u_size;
   v_ring = ((u_marks & 1) != 0 && (flags & WRONG) != 0u) ? 1 : 0;
   v_flip = ((u_marks & 2) != 0 && (flags & FLIP) != 0u) ? 1 : 0;
@@ -71,6 +73,7 @@ in vec4 v_color;
 flat in int v_ring;
 flat in int v_flip;
 in float v_aa;
+in float v_dim;
 out vec4 outColor;
 void main() {
   vec2 p = gl_PointCoord * 2.0 - 1.0;
@@ -79,9 +82,9 @@ void main() {
   if (a <= 0.0) discard;
   vec3 c = v_color.rgb;
   float alpha = v_color.a;
-  if (v_ring == 1 && r > 0.62) { c = vec3(0.12); alpha = max(alpha, 0.85); }
+  if (v_ring == 1 && r > 0.62) { c = vec3(0.12); alpha = max(alpha, 0.85 * v_dim); }
   if (v_ring == 2 && r > 0.55) { c = vec3(0.0); alpha = 1.0; }
-  if (v_flip == 1 && r < 0.38) { c = vec3(1.0); alpha = max(alpha, 0.9); }
+  if (v_flip == 1 && r < 0.38) { c = vec3(1.0); alpha = max(alpha, 0.9 * v_dim); }
   alpha *= a;
   outColor = vec4(c * alpha, alpha);
 }`;

@@ -41,7 +41,7 @@ export class Tooltip {
         });
       }
     }
-    this.rows.replaceChildren(
+    this.rows.replaceChildren(...[
       h("div", { class: "ttvis-tip-row" }, h("b", {}, `#${info.index}`), ` · ${info.split}`),
       info.label !== null ? h("div", { class: "ttvis-tip-row" }, `label: ${info.label}`) : null,
       info.pred !== null
@@ -49,7 +49,7 @@ export class Tooltip {
           `prediction: ${info.pred}` + (info.conf !== null ? ` (${(info.conf * 100).toFixed(0)}%)` : ""))
         : null,
       info.flipped ? h("div", { class: "ttvis-tip-row" }, `flipped from ${info.prev}`) : null,
-    );
+    ].filter(Boolean));
     el.style.display = "block";
     const tw = el.offsetWidth, th = el.offsetHeight;
     let x = lx + 14, y = ly + 14;

@@ -203,7 +203,10 @@ export class TimeTravelView {
     const s = this.store;
     let txt = this.model.get("status") || "";
     if (s.meta && !s.done) txt = `loading epochs ${s.epochsLoaded}/${s.nEpochs}…`;
-    else if (s.meta) txt = txt || `${(this.renderer?.bytes / 1048576 || 0).toFixed(1)} MB on GPU`;
+    else if (s.meta) {
+      const b = this.renderer?.bytes || 0;
+      txt = txt || `${s.nEpochs} epochs on GPU (${b >= 1048576 ? (b / 1048576).toFixed(1) + " MB" : Math.ceil(b / 1024) + " KB"})`;
+    }
     this.controls.setStatus(txt);
     if (this.error) return;
     if (s.meta && s.epochReady(0)) this.message.style.display = "none";
