@@ -152,6 +152,7 @@ CASES = {
     "ttvis-gap": ("ttvis", _edit_json("ttvis.json", _manifest_drop_epoch), "ttvis.json", "gap in epoch numbering", "load", {}),
     "ttvis-labels": ("ttvis", _edit_npy("samples/labels.npy", _rows), "samples/labels.npy", "1796 labels", "load", {}),
     "ttvis-bad-manifest-fields": ("ttvis", _edit_json("ttvis.json", lambda m: {**m, "n_samples": "many"}), "ttvis.json", "n_samples", "load", {}),
+    "ttvis-labels-range": ("ttvis", _edit_json("ttvis.json", lambda m: {**m, "classes": m["classes"][:5]}), "samples/labels.npy", "out of range", "load", {}),
     # ---- era A
     "a-missing-epoch": ("era_a", _delete("Model/Epoch_3"), "Model", r"Model/Epoch_3 .*missing", "load", {}),
     "a-missing-test": ("era_a", _delete("Model/Epoch_2/test_data.npy"), "Model/Epoch_2/test_data.npy", "missing", "load", {}),
@@ -177,6 +178,7 @@ CASES = {
     "b-nan": ("era_b", _edit_npy("dataset/prediction/4.npy", _nan), "dataset/prediction/4.npy", "NaN/inf", "read", {}),
     "b-gap": ("era_b", _delete("dataset/representation/3.npy", "dataset/prediction/3.npy"), "dataset/representation", "gap in epoch numbering", "load", {}),
     "b-objects": ("era_b", _edit_npy("dataset/label/labels.npy", _objects), "dataset/label/labels.npy", "(?i)pickle|object", "load", {}),
+    "b-labels-range": ("era_b", _edit_npy("dataset/label/labels.npy", lambda a: np.where(np.arange(len(a)) == 3, 12, a)), "dataset/label/labels.npy", "label 12 is out of range", "load", {}),
     "b-garbage-pth": ("era_b", _write("model/2.pth", GARBAGE), "model/2.pth", "cannot read", "read", {}),
     "b-garbage-index": ("era_b", _write("index.json", GARBAGE.decode("latin-1")), "index.json", "not valid JSON|cannot read", "load", {}),
     "b-index-range": ("era_b", _write("index.json", '{"train": [0, 1, 5000], "test": [2]}'), "index.json", "outside", "load", {}),
@@ -188,6 +190,7 @@ CASES = {
     "c-gap": ("era_c", _delete("epochs/epoch_4"), "epochs", "gap in epoch numbering", "load", {}),
     "c-garbage-info": ("era_c", _write("dataset/info.json", "{classes: [1,2"), "dataset/info.json", "not valid JSON", "load", {}),
     "c-string-labels": ("era_c", _edit_npy("dataset/labels.npy", lambda a: a.astype(str)), "dataset/labels.npy", "dtype", "load", {}),
+    "c-classes-vs-pred": ("era_c", _edit_json("dataset/info.json", lambda m: {**m, "classes": m["classes"][:5]}), "epochs/epoch_2/predictions.npy", "10 columns; expected 5 as in the class list", "load", {}),
     "c-garbage-pth": ("era_c", _write("epochs/epoch_2/model.pth", GARBAGE), "epochs/epoch_2/model.pth", "cannot read", "read", {}),
     "c-garbage-npy": ("era_c", _write("epochs/epoch_2/predictions.npy", GARBAGE), "epochs/epoch_2/predictions.npy", "cannot read", "load", {}),
 }

@@ -54,7 +54,8 @@ def check_matrix(arr, path, what: str, n_rows: int | None = None, n_cols: int | 
     return arr
 
 
-def check_labels(arr, path, n: int | None = None) -> np.ndarray:
+def check_labels(arr, path, n: int | None = None, n_classes: int | None = None) -> np.ndarray:
+    """Integer labels [N] >= 0 (and < n_classes when the class names are known), as int64."""
     arr = np.asarray(arr)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
@@ -70,6 +71,8 @@ def check_labels(arr, path, n: int | None = None) -> np.ndarray:
     arr = arr.astype(np.int64)
     if len(arr) and arr.min() < 0:
         raise TrainingDynamicsError(path, "labels must be >= 0")
+    if n_classes is not None and len(arr) and arr.max() >= n_classes:
+        raise TrainingDynamicsError(path, f"label {int(arr.max())} is out of range: only {n_classes} classes are named")
     return arr
 
 
@@ -296,8 +299,9 @@ class ArrayDynamics(TrainingDynamics):
         self.n_samples = int(first.shape[0])
         self._preds = {int(k): v for k, v in (predictions or {}).items()}
         self._heads = {int(k): v for k, v in (heads or {}).items()}
-        self.labels = None if labels is None else check_labels(labels, name, self.n_samples)
         self.classes = None if classes is None else [str(c) for c in classes]
+        self.labels = None if labels is None else check_labels(labels, name, self.n_samples,
+                                                               None if classes is None else len(self.classes))
         if split is not None:
             s = np.asarray(split).astype(np.uint8)
             if s.shape != (self.n_samples,) or s.max(initial=0) > 1:

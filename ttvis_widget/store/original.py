@@ -241,17 +241,45 @@ def _build_model(cls, state_dict, model_py: Path, ckpt: Path):
     return model
 
 
+class ModelPredictionHead(CallableHead):
+    """``model.prediction`` of a trusted subject model as a head; ``torch_module(device)`` moves a copy."""
+
+    def __init__(self, model, dim: int, n_classes: int, source: str):
+        super().__init__(model.prediction, dim, n_classes, source=source)
+        self.model = model
+        self._modules = {}
+
+    def torch_module(self, device="cpu"):
+        import copy
+
+        from torch import nn
+
+        key = str(device)
+        if key not in self._modules:
+            inner = self.model if key == "cpu" else copy.deepcopy(self.model).to(device)
+
+            class _Prediction(nn.Module):
+                def __init__(self, m):
+                    super().__init__()
+                    self.m = m
+
+                def forward(self, h):
+                    return self.m.prediction(h)
+
+            mod = _Prediction(inner).eval()
+            for p in mod.parameters():
+                p.requires_grad_(False)
+            self._modules[key] = mod
+        return self._modules[key]
+
+
 def _prediction_head(model, dim, n_classes, source):
     import torch
-
-    def fn(h):
-        with torch.no_grad():
-            return model.prediction(h)
 
     if n_classes is None:
         with torch.no_grad():
             n_classes = int(model.prediction(torch.zeros(1, dim)).shape[1])
-    return CallableHead(fn, dim, n_classes, source=source)
+    return ModelPredictionHead(model, dim, n_classes, source=source)
 
 
 class _OriginalBase(TrainingDynamics):
@@ -396,12 +424,13 @@ class EraADynamics(_OriginalBase):
         self._dim = dim
         # labels
         if tr_lab is not None:
-            lab = [check_labels(_to_numpy(tr_lab), td / "training_dataset_label.pth", self.n_train)]
+            ncls = len(self.classes) if self.classes else None
+            lab = [check_labels(_to_numpy(tr_lab), td / "training_dataset_label.pth", self.n_train, ncls)]
             if self.n_test:
                 if te_lab is None:
                     raise TrainingDynamicsError(te / "testing_dataset_label.pth",
                                                 f"testing labels are missing ({self.n_test} test samples)")
-                lab.append(check_labels(_to_numpy(te_lab), te / "testing_dataset_label.pth", self.n_test))
+                lab.append(check_labels(_to_numpy(te_lab), te / "testing_dataset_label.pth", self.n_test, ncls))
             self.labels = np.concatenate(lab)
         self.split = np.concatenate([np.zeros(self.n_train, np.uint8), np.ones(self.n_test, np.uint8)])
         # epochs whose representations must be computed: need the model code (or our cache)
@@ -622,7 +651,8 @@ class EraBDynamics(_PerEpochFiles):
         lab_p = ds / "label" / "labels.npy"
         lab = _open_npy(lab_p, "labels")
         if lab is not None:
-            self.labels = check_labels(np.asarray(lab), lab_p, self.n_samples)
+            self.labels = check_labels(np.asarray(lab), lab_p, self.n_samples,
+                                       len(self.classes) if self.classes else None)
         if (root / "index.json").exists():
             self.split = _read_index(root / "index.json", self.n_samples)
         # sample media from the config's pattern, else dataset/image/{i}.png
@@ -690,7 +720,8 @@ class EraCDynamics(_PerEpochFiles):
         lab_p = ds / "labels.npy"
         lab = _open_npy(lab_p, "labels", required=False)
         if lab is not None:
-            self.labels = check_labels(np.asarray(lab), lab_p, self.n_samples)
+            self.labels = check_labels(np.asarray(lab), lab_p, self.n_samples,
+                                       len(self.classes) if self.classes else None)
             if self.classes is None and len(self.labels) and self._n_classes is None:
                 self._n_classes = int(self.labels.max()) + 1
         if (ds / "index.json").exists():

@@ -104,7 +104,8 @@ class TTVisDynamics(TrainingDynamics):
         self.classes = [str(c) for c in m["classes"]] if m.get("classes") else None
         s = root / "samples"
         lab = _open_npy(s / "labels.npy", "labels", required=False)
-        self.labels = None if lab is None else check_labels(np.asarray(lab), s / "labels.npy", self.n_samples)
+        self.labels = None if lab is None else check_labels(np.asarray(lab), s / "labels.npy", self.n_samples,
+                                                                  len(self.classes) if self.classes else None)
         sp = _open_npy(s / "split.npy", "train/test split", required=False)
         if sp is not None:
             sp = np.asarray(sp)

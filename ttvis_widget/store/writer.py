@@ -179,6 +179,9 @@ class SummaryWriter:
         if prediction is not None:
             pred = check_matrix(_to_numpy(prediction), f"prediction of epoch {e}", "prediction",
                                 n_rows=self.n_samples, n_cols=self.manifest.get("n_classes"))
+            classes = self.manifest.get("classes")
+            if classes and pred.shape[1] != len(classes):
+                raise ValueError(f"prediction of epoch {e} has {pred.shape[1]} columns but {len(classes)} classes are named")
         if head is not None and not isinstance(head, MLPHead):
             h2 = MLPHead.from_torch(head)
             if h2 is None:
@@ -237,13 +240,14 @@ class SummaryWriter:
     def write_checkpoint(self, state_dict, curr_epoch: int, prev_epoch: int | None = None):
         """The seed's call. Saves the checkpoint; with a model attached (``SummaryWriter(..., model=net)``),
         also records that model's representations, logits and head for this epoch."""
-        if self.model is not None:
-            self.write_epoch(curr_epoch, self.model, prev_epoch=prev_epoch)
         import torch
 
+        # the checkpoint lands before write_epoch lists the epoch in the manifest
         buf = io.BytesIO()
         torch.save({k: v.detach().cpu() if hasattr(v, "detach") else v for k, v in state_dict.items()}, buf)
         atomic_write_bytes(epoch_dir(self.save_dir, curr_epoch) / "checkpoint.pth", buf.getvalue())
+        if self.model is not None:
+            self.write_epoch(curr_epoch, self.model, prev_epoch=prev_epoch)
         if self.model is None and int(curr_epoch) not in self.manifest["epochs"]:
             warnings.warn("write_checkpoint without a model records only the checkpoint; pass model= to "
                           "SummaryWriter (or call write_epoch) so that representations are recorded", stacklevel=2)
