@@ -32,3 +32,7 @@ def test_probe_widget_round_trip_in_lab(lab_server, new_page):
                                timeout=30_000)
     finally:
         k.close()
+        page.close()
+        for s in lab_server.api("GET", "/api/sessions") or []:  # the widget tests reuse this server
+            if s.get("path") == nb:
+                lab_server.api("DELETE", f"/api/sessions/{s['id']}")
