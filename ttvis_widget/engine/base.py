@@ -6,6 +6,7 @@ unchanged as attributes; ``fit(dynamics, epochs)`` does the work; ``transform(ep
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import os
@@ -24,6 +25,24 @@ def resolve_device(device="auto") -> str:
 
         return "cuda" if torch.cuda.is_available() else "cpu"
     return str(device)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None, device: str = "cpu"):
+    """Run a block with ``n`` torch CPU threads (restored afterwards). The visualization MLPs are small:
+    one thread is about as fast as two on an idle 2-core machine and up to 30x faster when the cores are
+    shared (OpenMP spin-waiting under oversubscription), so the parametric methods default to 1 on CPU."""
+    import torch
+
+    if n is None or str(device).startswith("cuda"):
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(n)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def seed_everything(seed: int):
@@ -119,7 +138,7 @@ class Projector:
     name: str = "base"
     has_inverse: bool = False
     #: parameters that do not change the result and are left out of the cache key
-    _volatile = ("device", "progress")
+    _volatile = ("device", "progress", "num_threads")
 
     def __init__(self, seed: int = 0, device: str = "auto", progress: bool = False):
         self.seed = seed

@@ -1,0 +1,212 @@
+"""DVI (DeepVisualInsight, algorithms.md §3): one encoder/decoder per epoch, warm-started from the previous one.
+
+At epoch t: L = L_umap + λ1·L_rec + λ2·ν_t·‖θ − θ_{t−1}‖², where ν_t is the mean high-dimensional
+neighbour-preserving rate between epochs t−1 and t (exact kNN). Edges: the epoch's spatial UMAP complex over
+all samples plus the boundary-wise complex of border points (borders.py), whose share of the sampled edges is
+``border_share``. One state_dict per epoch (``models/epoch_<e>.pt``); a killed fit resumes after the last
+finished epoch.
+
+Addition to the original: with a recorded head, λ_pred·KL(p(h) ‖ p(g(f(h)))) on reconstructed nodes (border
+points included) makes the decoder preserve the subject model's prediction (PPR, territories); set
+``lambda_pred=0`` for the original loss. ``lambda_temporal`` defaults to 0.01 (the original used 0.3–1): the
+penalty is a *sum* over all parameters, and on digits λ2 ≥ 0.1 pins the decoder so that PPR falls below 0.9
+in later epochs; 0.01 keeps the warm start's continuity without that.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from . import graph as G
+from .base import Checkpoints, Projector, Timer, resolve_device, torch_threads
+from .losses import find_ab_params, param_distance
+from .models import VisModel, decode_numpy, encode_numpy
+from .trainer import train_edges
+
+
+def edge_set(spatial: "G.sp.spmatrix", n_nodes: int, border=None, border_share: float = 0.2, prune_epochs: int = 200):
+    """Concatenate pruned spatial and border edges; border weights rescaled to ``border_share`` of the total."""
+    h, t, w = G.prune(spatial, prune_epochs)
+    if border is not None and border.nnz and border_share > 0:
+        hb, tb, wb = G.prune(border, prune_epochs)
+        wb = wb * (border_share / (1 - border_share)) * (w.sum() / max(wb.sum(), 1e-12))
+        h, t, w = np.concatenate([h, hb]), np.concatenate([t, tb]), np.concatenate([w, wb])
+    return h, t, w
+
+
+class ParametricMixin:
+    """transform / inverse_transform via VisModel(s) kept in ``self.models_`` ({epoch: model} or {None: model})."""
+
+    has_inverse = True
+
+    def _model_for(self, epoch):
+        raise NotImplementedError
+
+    def transform(self, epoch, reps):
+        m = self._model_for(int(epoch))
+        return encode_numpy(m, reps, next(m.parameters()).device)
+
+    def inverse_transform(self, epoch, xy):
+        m = self._model_for(int(epoch))
+        return decode_numpy(m, xy, next(m.parameters()).device)
+
+
+class DVI(ParametricMixin, Projector):
+    name = "dvi"
+
+    def __init__(self, seed: int = 0, device: str = "auto", progress: bool = False, n_neighbors: int = 15,
+                 hidden=None, lambda_rec: float = 1.0, lambda_temporal: float = 0.01, borders: bool = True,
+                 border_share: float = 0.15, border_fraction: float = 0.1, min_dist: float = 0.1,
+                 spread: float = 1.0, negative_sample_rate: int = 5, batch: int = 2048, lr: float = 1e-2,
+                 lambda_pred: float = 1.0, max_steps_first: int = 600, max_steps: int = 200, min_steps: int = 60,
+                 patience: int = 2,
+                 tol: float = 2e-3, prune_epochs: int = 200, graph_backend: str = "numpy",
+                 exact_knn_max: int = G.EXACT_MAX, num_threads: int | None = 1):
+        super().__init__(seed=seed, device=device, progress=progress)
+        self.n_neighbors = n_neighbors
+        self.hidden = hidden
+        self.lambda_rec = lambda_rec
+        self.lambda_temporal = lambda_temporal
+        self.borders = borders
+        self.border_share = border_share
+        self.border_fraction = border_fraction
+        self.min_dist = min_dist
+        self.spread = spread
+        self.negative_sample_rate = negative_sample_rate
+        self.batch = batch
+        self.lr = lr
+        self.lambda_pred = lambda_pred
+        self.max_steps_first = max_steps_first
+        self.max_steps = max_steps
+        self.min_steps = min_steps
+        self.patience = patience
+        self.tol = tol
+        self.prune_epochs = prune_epochs
+        self.graph_backend = graph_backend
+        self.exact_knn_max = exact_knn_max
+        self.num_threads = num_threads
+
+    # ------------------------------------------------------------------------------------------------
+    def _new_model(self, dim):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            return VisModel(dim, self.hidden)
+
+    def _model_for(self, epoch):
+        if epoch not in self.models_:
+            m = VisModel(self.dynamics_.dim, self.hidden)
+            m.load_state_dict(self.ck_.load_torch(f"models/epoch_{epoch}"))
+            self.models_[epoch] = m.to(self.device_).eval()
+        return self.models_[epoch]
+
+    def load(self, dynamics, epochs, checkpoints):
+        super().load(dynamics, epochs, checkpoints)
+        self.ck_ = checkpoints
+        self.device_ = resolve_device(self.device)
+        self.models_ = {}
+        return self
+
+    def _graph(self, X, e, dyn, dev, timer):
+        with timer("knn_s"):
+            idx, dist = G.knn(X, self.n_neighbors, exact_max=self.exact_knn_max, device=dev, seed=self.seed,
+                              timings=timer.t)
+        with timer("fuzzy_s"):
+            spatial, _, _ = G.fuzzy_simplicial_set(idx, dist, self.n_neighbors, backend=self.graph_backend, seed=self.seed)
+        B = None
+        bgraph = None
+        if self.borders:
+            from .borders import generate_border_points
+
+            with timer("borders_s"):
+                n_b = max(0, int(len(dyn.train_index) * self.border_fraction))
+                B = generate_border_points(dyn, e, n=n_b, seed=self.seed + int(e)) if n_b else None
+                if B is not None and len(B) >= 2:
+                    bgraph = G.border_graph(X, B, self.n_neighbors, device=dev)
+                else:
+                    B = None
+        n_nodes = len(X) + (0 if B is None else len(B))
+        if B is not None:
+            spatial = G.sp.csr_matrix((spatial.data, spatial.indices, spatial.indptr), shape=(len(X), len(X)))
+            spatial.resize((n_nodes, n_nodes))
+        h, t, w = edge_set(spatial, n_nodes, bgraph, self.border_share, self.prune_epochs)
+        return idx, B, (h, t, w)
+
+    def fit(self, dynamics, epochs=None, checkpoints: Checkpoints | None = None, on_epoch=None):
+        with torch_threads(self.num_threads, resolve_device(self.device)):
+            return self._fit(dynamics, epochs, checkpoints, on_epoch)
+
+    def _fit(self, dynamics, epochs=None, checkpoints: Checkpoints | None = None, on_epoch=None):
+        ck = checkpoints or Checkpoints(None)
+        self.ck_ = ck
+        self.dynamics_ = dynamics
+        self.epochs_ = list(epochs or dynamics.epochs)
+        self.device_ = dev = resolve_device(self.device)
+        self.models_ = {}
+        a, b = find_ab_params(self.spread, self.min_dist)
+        gen = torch.Generator(device=dev).manual_seed(self.seed)
+        model = self._new_model(dynamics.dim).to(dev)
+        prev_params = None
+        prev_knn = None
+        self.timings_ = {"graph_s": 0.0, "jit_s": 0.0, "train_s": 0.0, "epochs": {}}
+        for i, e in enumerate(self.epochs_):
+            if ck.has_embedding(e) and ck.has(f"models/epoch_{e}"):  # finished before (resume)
+                model.load_state_dict(ck.load_torch(f"models/epoch_{e}"))
+                prev_params = {k: v.detach().clone() for k, v in model.named_parameters()}
+                prev_knn = ck.load_npz(f"state/knn_{e}")["idx"] if ck.has_npz(f"state/knn_{e}") else None
+                if prev_knn is None and i + 1 < len(self.epochs_):
+                    prev_knn = G.knn(dynamics.representation(e), self.n_neighbors, exact_max=self.exact_knn_max,
+                                     device=dev)[0]
+                continue
+            timer = Timer()
+            X = dynamics.representation(e)
+            with timer("graph_s"):
+                idx, B, (h, t, w) = self._graph(X, e, dynamics, dev, timer)
+            with timer("train_s"):
+                Xt = torch.from_numpy(np.array(X, np.float32)).to(dev)
+                model.set_normalization(Xt)
+                nodes = Xt if B is None else torch.cat([Xt, torch.from_numpy(B).to(dev)], 0)
+                nodes = model.normalize(nodes).contiguous()
+                sampler = G.EdgeSampler(h, t, w, device=dev, generator=gen)
+                nu = None
+                extra = None
+                if prev_params is not None and self.lambda_temporal > 0:
+                    nu = float(G.neighbour_preserving_rate(prev_knn, idx).mean()) if prev_knn is not None else 1.0
+                    coef = self.lambda_temporal * nu
+                    ref = prev_params
+                    extra = lambda: coef * param_distance(model, ref)  # noqa: E731
+                first = prev_params is None
+                head_mod, tlogp = None, None
+                hd = dynamics.head(e)
+                if hd is not None and self.lambda_pred > 0:
+                    head_mod = hd.torch_module(dev)
+                    with torch.no_grad():
+                        tlogp = torch.log_softmax(head_mod(model.denormalize(nodes)), 1)
+                res = train_edges(model, nodes, sampler, a=a, b=b,
+                                  max_steps=self.max_steps_first if first else self.max_steps,
+                                  min_steps=self.min_steps, batch=self.batch, lr=self.lr,
+                                  lambda_rec=self.lambda_rec, negative_sample_rate=self.negative_sample_rate,
+                                  extra_loss=extra, tol=self.tol, patience=self.patience, generator=gen,
+                                  head=head_mod, lambda_pred=self.lambda_pred, target_logp=tlogp,
+                                  denormalize=model.denormalize)
+                emb = encode_numpy(model, X, dev)
+            prev_params = {k: v.detach().clone() for k, v in model.named_parameters()}
+            prev_knn = idx
+            state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            if B is not None:
+                ck.save_npz(f"borders/epoch_{e}", {"points": B})
+            ck.save_npz(f"state/knn_{e}", {"idx": idx.astype(np.int32)})
+            ck.save_torch(f"models/epoch_{e}", state)
+            ck.save_embedding(e, emb)  # last: its presence marks the epoch as finished
+            info = {"graph_s": timer.t.get("graph_s", 0.0), "train_s": timer.t.get("train_s", 0.0),
+                    "knn_s": timer.t.get("knn_s", 0.0), "borders_s": timer.t.get("borders_s", 0.0),
+                    "steps": res["steps"], "loss": res["loss"], "umap_loss": res["umap"], "recon_loss": res["recon"],
+                    "nu": nu, "n_edges": int(len(h)), "n_borders": 0 if B is None else int(len(B))}
+            self.timings_["graph_s"] += info["graph_s"]
+            self.timings_["train_s"] += info["train_s"]
+            self.timings_["jit_s"] += timer.t.get("nndescent_s", 0.0) * 0  # exact kNN / numpy graph: no JIT
+            self.timings_["epochs"][str(e)] = info
+            if on_epoch is not None:
+                on_epoch(e, emb, info)
+        return self

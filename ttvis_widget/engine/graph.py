@@ -1,0 +1,224 @@
+"""kNN graphs and UMAP fuzzy simplicial sets (algorithms.md §1.2–1.5).
+
+* ``knn``: exact (torch, chunked pairwise distances + top-k; no JIT) below ``exact_max`` points, pynndescent
+  above. Rows include the point itself first (distance 0), as umap-learn expects.
+* ``fuzzy_simplicial_set``: the UMAP membership graph from precomputed neighbours. ``backend="umap"`` calls
+  ``umap.umap_.fuzzy_simplicial_set`` (numba; first call JIT-compiles); ``backend="numpy"`` (default for the
+  exact path) is a vectorized transcription of the same algorithm (smooth_knn_dist: 64-step bisection, local
+  connectivity 1, the 1e-3 minimum scale; memberships; fuzzy union) that needs no JIT -- results agree to
+  floating-point precision (see tests).
+* ``prune`` / ``EdgeSampler``: drop weights < max/n_epochs; sample edges with replacement ∝ weight.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+EXACT_MAX = 20000
+SMOOTH_K_TOLERANCE = 1e-5
+MIN_K_DIST_SCALE = 1e-3
+
+
+def knn_exact(X, k: int, Y=None, device: str = "cpu", chunk: int = 2048, exclude_self: bool = False):
+    """Exact Euclidean kNN of the rows of X among the rows of Y (default X). Returns (idx int64, dist float32).
+
+    With Y None, each row's own index comes first (distance 0) unless ``exclude_self``.
+    """
+    import torch
+
+    Xt = torch.from_numpy(np.array(X, np.float32)).to(device)
+    Yt = Xt if Y is None else torch.from_numpy(np.array(Y, np.float32)).to(device)
+    k_eff = min(k + (1 if (Y is None and exclude_self) else 0), len(Yt))
+    yy = (Yt * Yt).sum(1)
+    idx_out = np.empty((len(Xt), k_eff), np.int64)
+    d_out = np.empty((len(Xt), k_eff), np.float32)
+    for s in range(0, len(Xt), chunk):
+        xb = Xt[s:s + chunk]
+        # ranking needs only |y|^2 - 2 x.y (one fused addmm); |x|^2 is added to the k kept values
+        d2 = torch.addmm(yy[None, :], xb, Yt.T, beta=1.0, alpha=-2.0)
+        if Y is None:  # make the point itself come first even with round-off
+            r = torch.arange(len(xb), device=device)
+            d2[r, r + s] = -float("inf")
+        vals, idx = torch.topk(d2, k_eff, dim=1, largest=False)
+        d = (vals + (xb * xb).sum(1, keepdim=True)).clamp_min(0).sqrt()
+        if Y is None:
+            d[:, 0] = 0.0
+        idx_out[s:s + chunk] = idx.cpu().numpy()
+        d_out[s:s + chunk] = d.cpu().numpy()
+    if Y is None and exclude_self:
+        return idx_out[:, 1:], d_out[:, 1:]
+    return idx_out, d_out
+
+
+def knn(X, k: int = 15, exact_max: int = EXACT_MAX, device: str = "cpu", seed: int = 0, timings: dict | None = None):
+    """(idx [N,k], dist [N,k]) with the point itself in column 0. Exact below ``exact_max`` rows, else NNDescent."""
+    n = len(X)
+    if n <= exact_max:
+        return knn_exact(X, k, device=device)
+    from pynndescent import NNDescent
+
+    t0 = time.perf_counter()
+    nnd = NNDescent(np.asarray(X, np.float32), n_neighbors=k, metric="euclidean",
+                    n_trees=min(64, 5 + int(round(np.sqrt(n) / 20))), n_iters=max(5, int(round(np.log2(n)))),
+                    max_candidates=60, random_state=seed, low_memory=True, verbose=False)
+    idx, dist = nnd.neighbor_graph
+    if timings is not None:
+        timings["nndescent_s"] = timings.get("nndescent_s", 0.0) + time.perf_counter() - t0
+    return idx.astype(np.int64), dist.astype(np.float32)
+
+
+def smooth_knn_dist(dists: np.ndarray, k: float, n_iter: int = 64, local_connectivity: float = 1.0,
+                    bandwidth: float = 1.0):
+    """Vectorized umap.umap_.smooth_knn_dist: (sigmas [N], rhos [N]). Column 0 is assumed to be the point itself."""
+    d = np.asarray(dists, np.float64)
+    n, kk = d.shape
+    target = np.log2(k) * bandwidth
+    rho = np.zeros(n)
+    nz = np.where(d > 0, d, np.inf)
+    nz_sorted = np.sort(nz, 1)
+    n_nz = (d > 0).sum(1)
+    index = int(np.floor(local_connectivity))
+    interp = local_connectivity - index
+    has = n_nz >= local_connectivity
+    if index > 0:
+        lo_v = nz_sorted[:, index - 1]
+        hi_v = nz_sorted[:, min(index, kk - 1)]
+        r = lo_v + (interp * (hi_v - lo_v) if interp > 1e-5 else 0)
+    else:
+        r = interp * nz_sorted[:, 0]
+    rho[has] = r[has]
+    some = (~has) & (n_nz > 0)
+    if some.any():
+        rho[some] = np.where(d[some] > 0, d[some], -np.inf).max(1)
+
+    lo = np.zeros(n)
+    hi = np.full(n, np.inf)
+    mid = np.ones(n)
+    active = np.ones(n, bool)
+    dd = d[:, 1:] - rho[:, None]
+    for _ in range(n_iter):
+        psum = np.where(dd > 0, np.exp(-np.maximum(dd, 0) / mid[:, None]), 1.0).sum(1)
+        done = np.abs(psum - target) < SMOOTH_K_TOLERANCE
+        active &= ~done
+        if not active.any():
+            break
+        gt = (psum > target) & active
+        lt = (~(psum > target)) & active
+        hi = np.where(gt, mid, hi)
+        mid = np.where(gt, (lo + hi) / 2.0, mid)
+        lo = np.where(lt, mid, lo)
+        mid = np.where(lt, np.where(np.isinf(hi), mid * 2, (lo + hi) / 2.0), mid)
+    sigma = mid
+    mean_all = d.mean()
+    mean_i = d.mean(1)
+    sigma = np.where(rho > 0, np.maximum(sigma, MIN_K_DIST_SCALE * mean_i), np.maximum(sigma, MIN_K_DIST_SCALE * mean_all))
+    return sigma.astype(np.float32), rho.astype(np.float32)
+
+
+def membership(idx: np.ndarray, dists: np.ndarray, sigmas, rhos, n_rows: int | None = None, n_cols: int | None = None,
+               self_rows: np.ndarray | None = None) -> sp.csr_matrix:
+    """Directed memberships exp(-max(0, d - rho_i) / sigma_i) as a sparse [n_rows, n_cols] matrix.
+
+    ``self_rows``: the node id of each row (default: the row number); entries pointing to it are zero.
+    """
+    n = idx.shape[0]
+    rows = np.repeat(np.arange(n), idx.shape[1])
+    cols = idx.ravel()
+    dd = dists.astype(np.float64) - rhos[:, None]
+    vals = np.where(dd <= 0, 1.0, np.exp(-np.maximum(dd, 0) / np.maximum(sigmas[:, None], 1e-12))).ravel()
+    own = np.arange(n) if self_rows is None else self_rows
+    vals[cols == np.repeat(own, idx.shape[1])] = 0.0
+    vals[cols < 0] = 0.0
+    cols = np.maximum(cols, 0)
+    m = sp.coo_matrix((vals.astype(np.float32), (rows, cols)), shape=(n_rows or n, n_cols or n)).tocsr()
+    m.eliminate_zeros()
+    return m
+
+
+def fuzzy_union(w: sp.spmatrix) -> sp.csr_matrix:
+    wt = w.T.tocsr()
+    out = (w + wt - w.multiply(wt)).tocsr()
+    out.eliminate_zeros()
+    return out
+
+
+def fuzzy_simplicial_set(idx, dists, k: int | None = None, backend: str = "numpy", seed: int = 0):
+    """UMAP fuzzy simplicial set from precomputed neighbours: (graph csr [N,N], sigmas, rhos)."""
+    n = idx.shape[0]
+    k = k or idx.shape[1]
+    if backend == "umap":
+        from umap.umap_ import fuzzy_simplicial_set as fss
+
+        g, sigmas, rhos = fss(np.zeros((n, 1), np.float32), k, np.random.RandomState(seed), "euclidean",
+                              knn_indices=idx, knn_dists=dists, return_dists=False)[:3]
+        return g.tocsr(), np.asarray(sigmas, np.float32), np.asarray(rhos, np.float32)
+    sigmas, rhos = smooth_knn_dist(dists, k)
+    return fuzzy_union(membership(idx, dists, sigmas, rhos)), sigmas, rhos
+
+
+def prune(graph: sp.spmatrix, n_epochs: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Edges (head, tail, weight) of a graph, dropping weights < max / n_epochs (umap-learn's rule)."""
+    g = graph.tocoo()
+    w = g.data
+    if len(w) == 0:
+        return g.row.astype(np.int64), g.col.astype(np.int64), w.astype(np.float32)
+    keep = w >= w.max() / float(n_epochs)
+    return g.row[keep].astype(np.int64), g.col[keep].astype(np.int64), w[keep].astype(np.float32)
+
+
+def neighbour_preserving_rate(idx_a: np.ndarray, idx_b: np.ndarray) -> np.ndarray:
+    """Per-sample |kNN_a ∩ kNN_b| / k (self excluded if present in column 0 of both)."""
+    a = idx_a[:, 1:] if (idx_a[:, 0] == np.arange(len(idx_a))).all() else idx_a
+    b = idx_b[:, 1:] if (idx_b[:, 0] == np.arange(len(idx_b))).all() else idx_b
+    out = np.zeros(len(a), np.float32)
+    for s in range(0, len(a), 4096):
+        out[s:s + 4096] = (a[s:s + 4096, :, None] == b[s:s + 4096, None, :]).any(2).sum(1) / a.shape[1]
+    return out
+
+
+class EdgeSampler:
+    """Draw edges with replacement, with probability ∝ weight (inverse-CDF on a cumulative sum; seedable)."""
+
+    def __init__(self, heads, tails, weights, device="cpu", generator=None):
+        import torch
+
+        self.heads = torch.as_tensor(heads, device=device)
+        self.tails = torch.as_tensor(tails, device=device)
+        w = torch.as_tensor(np.asarray(weights, np.float64), device=device)
+        self.cdf = torch.cumsum(w, 0)
+        self.cdf = self.cdf / self.cdf[-1]
+        self.generator = generator
+        self.device = device
+
+    def __len__(self):
+        return len(self.heads)
+
+    def sample(self, n: int):
+        import torch
+
+        u = torch.rand(n, generator=self.generator, dtype=torch.float64, device=self.device)
+        i = torch.searchsorted(self.cdf, u).clamp_max(len(self.cdf) - 1)
+        return self.heads[i], self.tails[i]
+
+
+def border_graph(X: np.ndarray, B: np.ndarray, k: int = 15, device: str = "cpu") -> sp.csr_matrix:
+    """Boundary-wise complex (algorithms.md §2.2): every sample and every border point to its k nearest
+    border points, UMAP memberships, fuzzy union. Nodes: 0..N-1 samples, N..N+|B|-1 border points."""
+    n, nb = len(X), len(B)
+    if nb < 2:
+        return sp.csr_matrix((n + nb, n + nb), dtype=np.float32)
+    kk = min(k, nb)
+    # samples -> border points; column 0 is the sample itself (distance 0) as smooth_knn_dist expects
+    i_s, d_s = knn_exact(X, kk - 1, Y=B, device=device)
+    i_s = np.concatenate([np.arange(n)[:, None], i_s + n], 1)
+    d_s = np.concatenate([np.zeros((n, 1), np.float32), d_s], 1)
+    # border -> border (itself first)
+    i_b, d_b = knn_exact(B, kk, device=device)
+    i_b = i_b + n
+    idx = np.concatenate([i_s, i_b], 0)
+    dist = np.concatenate([d_s, d_b], 0)
+    sig, rho = smooth_knn_dist(dist, kk)
+    m = membership(idx, dist, sig, rho, n_rows=n + nb, n_cols=n + nb)
+    return fuzzy_union(m)
