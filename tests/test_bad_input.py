@@ -160,6 +160,7 @@ CASES = {
     "a-untrusted": ("era_a", _no_reps_no_code, "Model/model.py", "trust_model_code=True", "load", {}),
     "a-broken-code": ("era_a", _no_reps_broken_code, "Model/model.py", "importing the model code failed", "read", {"trust_model_code": True}),
     "a-wrong-class": ("era_a", _no_reps_wrong_class, "Model/model.py", "no class 'DigitsMLP'", "read", {"trust_model_code": True}),
+    "a-input-count": ("era_a", lambda r: (_no_reps_no_code(r), __import__("torch").save(__import__("torch").zeros(5, 1, 8, 8), r / "Testing_data" / "testing_dataset_data.pth")), "Testing_data/testing_dataset_data.pth", "holds 5 samples; expected 450", "load", {"trust_model_code": True}),
     "a-rows": ("era_a", _edit_npy("Model/Epoch_2/train_data.npy", _rows), "Model/Epoch_2/train_data.npy", "1346 rows", "load", {}),
     "a-dim": ("era_a", _edit_npy("Model/Epoch_2/test_data.npy", _cols), "Model/Epoch_2/test_data.npy", "63 columns", "load", {}),
     "a-nan": ("era_a", _edit_npy("Model/Epoch_3/test_data.npy", _nan), "Model/Epoch_3/test_data.npy", "NaN/inf", "read", {}),

@@ -452,6 +452,7 @@ class EraADynamics(_OriginalBase):
                 if not self._train_data_path.is_file():
                     raise TrainingDynamicsError(self._train_data_path, "training inputs are missing (needed to "
                                                                        "compute representations)")
+                self._inputs()  # memory-mapped: checks type and sample counts without reading the data
         # media: sprites, else images derived from the input tensors
         self._image_dirs = [p for p in (root / "sprites", root / "Sprites") if p.is_dir()]
         self._derived_images = None
