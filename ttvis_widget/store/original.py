@@ -192,7 +192,9 @@ def _load_model_class(model_py: Path, class_name: str | None):
     model_py = Path(model_py)
     if not model_py.is_file():
         raise TrainingDynamicsError(model_py, "model code is missing")
-    mod_name = "ttvis_user_model_" + hashlib.sha256(str(model_py.resolve()).encode()).hexdigest()[:12]
+    # keyed by path and file signature, so an edited model.py is imported afresh
+    mod_name = "ttvis_user_model_" + hashlib.sha256(
+        (str(model_py.resolve()) + _file_signature([model_py])).encode()).hexdigest()[:12]
     mod = sys.modules.get(mod_name)
     if mod is None:
         spec = importlib.util.spec_from_file_location(mod_name, model_py)
