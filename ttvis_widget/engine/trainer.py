@@ -18,7 +18,7 @@ def train_edges(model, X: torch.Tensor, sampler, *, a: float, b: float, max_step
                 negative_sample_rate: int = 5, extra_loss=None, check_every: int = 20, tol: float = 2e-3,
                 patience: int = 2, generator: torch.Generator | None = None, optimizer=None, start_step: int = 0,
                 on_block=None, progress=None, head=None, lambda_pred: float = 0.0, target_logp=None,
-                denormalize=None) -> dict:
+                denormalize=None, pred_loss=None) -> dict:
     """Train ``model`` (VisModel) on nodes ``X`` (already normalised) and edges from ``sampler``.
 
     ``extra_loss()`` -> tensor added each step (DVI's temporal term). With ``head`` (torch module on raw
@@ -47,6 +47,8 @@ def train_edges(model, X: torch.Tensor, sampler, *, a: float, b: float, max_step
             logq = torch.log_softmax(head(denormalize(xr)), 1)
             tp = target_logp[h]
             loss = loss + lambda_pred * (tp.exp() * (tp - logq)).sum(1).mean()
+        if pred_loss is not None:  # generic form: pred_loss(reconstructed normalised heads, head node ids)
+            loss = loss + pred_loss(xr, h)
         if extra_loss is not None:
             loss = loss + extra_loss()
         opt.zero_grad(set_to_none=True)

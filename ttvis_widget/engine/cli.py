@@ -1,0 +1,66 @@
+"""``ttvis fit PATH --method dvi|timevis|umap|aligned-umap|pca [--epochs ...] [--device ...]``."""
+from __future__ import annotations
+
+import json
+
+
+def _parse_epochs(text):
+    if not text:
+        return None
+    out = []
+    for part in str(text).replace(" ", "").split(","):
+        if not part:
+            continue
+        if "-" in part[1:]:
+            lo, hi = part.split("-", 1) if not part.startswith("-") else (part, part)
+            out.extend(range(int(lo), int(hi) + 1))
+        else:
+            out.append(int(part))
+    return out
+
+
+def _parse_value(v: str):
+    try:
+        return json.loads(v)
+    except ValueError:
+        return v
+
+
+def _fit(args) -> int:
+    from tqdm.auto import tqdm
+
+    from .api import fit
+
+    params = {}
+    for item in args.param or []:
+        k, _, v = item.partition("=")
+        params[k.replace("-", "_")] = _parse_value(v)
+
+    def summary(e, emb, info):
+        parts = [f"epoch {e}:"]
+        for key, fmt in (("train_s", "train {:.2f}s"), ("graph_s", "graph {:.2f}s"), ("steps", "{} steps"),
+                         ("loss", "loss {:.4f}"), ("nu", "ν {:.3f}")):
+            if info.get(key) is not None:
+                parts.append(fmt.format(info[key]))
+        tqdm.write(" ".join(parts))
+
+    run = fit(args.path, method=args.method, epochs=_parse_epochs(args.epochs), device=args.device, seed=args.seed,
+              cache_dir=args.cache_dir, progress=not args.quiet, callback=None if args.quiet else summary, **params)
+    t = run.manifest.get("timings", {})
+    print(f"{run.method}: {len(run.epochs)} epochs, N={run.dynamics.n_samples}, total {t.get('total_s', 0):.1f}s "
+          f"(graph {t.get('graph_s', 0):.1f}s, train {t.get('train_s', 0):.1f}s, JIT {t.get('jit_s', 0):.1f}s) -> {run.path}")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("fit", help="fit a 2-D visualization (DVI, TimeVis, UMAP, AlignedUMAP, PCA)")
+    p.add_argument("path", help="training-dynamics folder")
+    p.add_argument("--method", default="dvi", choices=["dvi", "timevis", "umap", "aligned-umap", "pca"])
+    p.add_argument("--epochs", default=None, help="e.g. 1,2,3 or 1-10 (default: all recorded)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available) | cpu | cuda | cuda:1")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache-dir", default=None, help="folder for runs (default: PATH/ttvis_cache)")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE",
+                   help="method parameter, JSON value (repeatable), e.g. --param lambda_temporal=0.1")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    p.set_defaults(func=_fit)
