@@ -1,0 +1,285 @@
+"""Engine tests on the real digits dynamics (1,797 samples x 64-d, 8 epochs). Small settings; no numba except
+in tests marked slow."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+import ttvis_widget
+from ttvis_widget.engine import fit
+from ttvis_widget.engine.graph import knn_exact
+from ttvis_widget.palette import class_colors
+
+DVI_SMALL = dict(max_steps_first=250, max_steps=80, min_steps=20, batch=1024)
+TV_SMALL = dict(steps_per_epoch=80, min_steps_per_epoch=30, batch=1024)
+
+
+def nn_fraction(X, Y, k=15):
+    a, _ = knn_exact(X, k, exclude_self=True)
+    b, _ = knn_exact(Y, k, exclude_self=True)
+    return float((a[:, :, None] == b[:, None, :]).any(2).sum(1).mean() / k)
+
+
+def ppr(run, e):
+    dyn = run.dynamics
+    head = dyn.head(e)
+    X = dyn.representation(e)
+    return float((head(run.inverse(e, run.embedding(e))).argmax(1) == head(X).argmax(1)).mean())
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("engine_cache")
+
+
+@pytest.fixture(scope="module")
+def dvi_run(digits, cache):
+    return fit(digits, method="dvi", cache_dir=cache, progress=False, **DVI_SMALL)
+
+
+@pytest.fixture(scope="module")
+def timevis_run(digits, cache):
+    return fit(digits, method="timevis", cache_dir=cache, progress=False, **TV_SMALL)
+
+
+@pytest.fixture(scope="module")
+def pca_run(digits, cache):
+    return fit(digits, method="pca", cache_dir=cache, progress=False)
+
+
+@pytest.mark.parametrize("name", ["pca_run", "dvi_run", "timevis_run"])
+def test_every_epoch_finite(name, request, digits):
+    run = request.getfixturevalue(name)
+    assert run.epochs == digits.epochs
+    for e in run.epochs:
+        emb = run.embedding(e)
+        assert emb.shape == (digits.n_samples, 2) and emb.dtype == np.float32
+        assert np.isfinite(emb).all()
+    embs = run.embeddings()
+    assert embs.shape == (len(run.epochs), digits.n_samples, 2)
+    xmin, ymin, xmax, ymax = run.bounds
+    assert xmin < embs[..., 0].min() and embs[..., 0].max() < xmax
+    assert ymin < embs[..., 1].min() and embs[..., 1].max() < ymax
+    m = run.manifest
+    assert m["complete"] and m["method"] == run.method and "torch" in m["versions"]
+    assert "graph_s" in m["timings"] and "jit_s" in m["timings"]
+    assert run.path.name.startswith(run.method + "-")
+
+
+@pytest.mark.parametrize("name", ["dvi_run", "timevis_run"])
+def test_parametric_quality(name, request):
+    run = request.getfixturevalue(name)
+    last = run.epochs[-1]
+    assert ppr(run, last) >= 0.9
+    assert nn_fraction(run.dynamics.representation(last), run.embedding(last)) >= 0.2
+    # transform of the recorded representations reproduces the stored embedding
+    X = run.dynamics.representation(last)
+    np.testing.assert_allclose(run.transform(last, X[:100]), run.embedding(last)[:100], atol=1e-4)
+    assert run.inverse(last, run.embedding(last)[:5]).shape == (5, run.dynamics.dim)
+
+
+def test_territory_orientation_and_palette(dvi_run):
+    run = dvi_run
+    e = run.epochs[-1]
+    terr = run.territory(e, resolution=128)
+    R = 128
+    assert terr.rgba.shape == (R, R, 4) and terr.rgba.dtype == np.uint8
+    assert terr.classes.shape == (R, R) and terr.margin.shape == (R, R)
+    assert terr.bounds == run.bounds
+    xmin, ymin, xmax, ymax = run.bounds
+    emb = run.embedding(e)
+    col = np.clip(((emb[:, 0] - xmin) / (xmax - xmin) * R).astype(int), 0, R - 1)
+    row = np.clip(((ymax - emb[:, 1]) / (ymax - ymin) * R).astype(int), 0, R - 1)  # row 0 = top
+    pred = run.dynamics.predicted_class(e)
+    agree = (terr.classes[row, col] == pred).mean()
+    assert agree >= 0.8, agree
+    # flipped vertically it must be much worse (orientation really matters)
+    assert (terr.classes[R - 1 - row, col] == pred).mean() < agree - 0.2
+    # colours: white + s * (palette[class] - white), i.e. (255 - rgb) parallel to (255 - palette)
+    pal = class_colors(run.dynamics.n_classes).astype(float)
+    rgb = terr.rgba[..., :3].astype(float)
+    tinted = (rgb.sum(-1) < 3 * 255 - 30) & (terr.classes >= 0)
+    assert tinted.mean() > 0.3
+    u = 255 - rgb[tinted]
+    v = 255 - pal[terr.classes[tinted]]
+    cos = (u * v).sum(1) / (np.linalg.norm(u, axis=1) * np.linalg.norm(v, axis=1))
+    assert np.median(cos) > 0.995 and (cos > 0.98).mean() > 0.95
+    assert (terr.rgba[terr.margin < 0.15][:, :3] == 255).all()  # boundaries are white
+    assert terr.png()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (run.path / "territory" / f"epoch_{e}_128.png").exists()
+    # cached: a second call reads the npz
+    t0 = time.perf_counter()
+    again = type(run).__new__(type(run))
+    again.__dict__.update({**run.__dict__, "_terr": {}})
+    np.testing.assert_array_equal(again.territory(e, resolution=128).classes, terr.classes)
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_cache_hit_no_training(digits, cache, dvi_run, timevis_run, monkeypatch):
+    import ttvis_widget.engine.dvi as dvi_mod
+    import ttvis_widget.engine.timevis as tv_mod
+
+    def boom(*a, **k):
+        raise AssertionError("training ran on a cache hit")
+
+    monkeypatch.setattr(dvi_mod, "train_edges", boom)
+    monkeypatch.setattr(tv_mod, "train_edges", boom)
+    for method, kw, first in (("dvi", DVI_SMALL, dvi_run), ("timevis", TV_SMALL, timevis_run)):
+        t0 = time.perf_counter()
+        run = fit(digits, method=method, cache_dir=cache, progress=False, **kw)
+        assert time.perf_counter() - t0 < 1.0
+        assert run.path == first.path
+        np.testing.assert_array_equal(run.embedding(run.epochs[-1]), first.embedding(first.epochs[-1]))
+        assert run.has_inverse
+        assert run.inverse(run.epochs[-1], np.zeros((3, 2), np.float32)).shape == (3, digits.dim)
+
+
+def test_dvi_resumes_after_interruption(digits, tmp_path, monkeypatch):
+    from ttvis_widget.engine.dvi import DVI
+
+    orig = DVI._graph
+    calls = []
+
+    def failing(self, X, e, dyn, dev, timer):
+        if e == 3:
+            raise KeyboardInterrupt("simulated kill")
+        return orig(self, X, e, dyn, dev, timer)
+
+    kw = dict(DVI_SMALL, max_steps_first=60, max_steps=20, min_steps=10)
+    monkeypatch.setattr(DVI, "_graph", failing)
+    with pytest.raises(KeyboardInterrupt):
+        fit(digits, method="dvi", epochs=[1, 2, 3, 4], cache_dir=tmp_path, progress=False, **kw)
+    monkeypatch.setattr(DVI, "_graph", orig)
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert (run_dir / "embedding_2.npy").exists() and not (run_dir / "embedding_3.npy").exists()
+    before = (run_dir / "embedding_2.npy").read_bytes()
+    run = fit(digits, method="dvi", epochs=[1, 2, 3, 4], cache_dir=tmp_path, progress=False,
+              callback=lambda e, emb, info: calls.append(e), **kw)
+    assert calls == [3, 4]
+    assert run.manifest["resumed_epochs"] == [1, 2]
+    assert (run_dir / "embedding_2.npy").read_bytes() == before
+    assert all(np.isfinite(run.embedding(e)).all() for e in run.epochs)
+
+
+def test_timevis_resumes_from_checkpoint(digits, tmp_path, monkeypatch):
+    import ttvis_widget.engine.timevis as tv_mod
+    from ttvis_widget.engine.timevis import TimeVis
+
+    kw = dict(TV_SMALL, steps_per_epoch=40, min_steps_per_epoch=40, checkpoint_every=100)
+
+    def kill(self, step):
+        raise KeyboardInterrupt("simulated kill")
+
+    monkeypatch.setattr(TimeVis, "_after_checkpoint", kill)
+    with pytest.raises(KeyboardInterrupt):
+        fit(digits, method="timevis", epochs=[5, 6, 7, 8], cache_dir=tmp_path, progress=False, **kw)
+    monkeypatch.undo()
+    starts = []
+    orig = tv_mod.train_edges
+
+    def spy(*a, **k):
+        starts.append(k["start_step"])
+        return orig(*a, **k)
+
+    monkeypatch.setattr(tv_mod, "train_edges", spy)
+    run = fit(digits, method="timevis", epochs=[5, 6, 7, 8], cache_dir=tmp_path, progress=False, **kw)
+    assert starts and starts[0] >= 100
+    assert all(np.isfinite(run.embedding(e)).all() for e in run.epochs)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_no_collapse(digits, tmp_path, seed):
+    run = fit(digits, method="dvi", epochs=[6, 7, 8], seed=seed, cache_dir=tmp_path, progress=False,
+              **dict(DVI_SMALL, max_steps_first=200, max_steps=40))
+    for e in run.epochs:
+        emb = run.embedding(e)
+        sv = np.linalg.svd(emb - emb.mean(0), compute_uv=False)
+        assert sv[1] > 0.2 * sv[0], "embedding collapsed onto a line"
+        assert len(np.unique(emb.round(3), axis=0)) > 0.9 * len(emb), "points collapsed together"
+        assert nn_fraction(digits.representation(e), emb) > 0.2
+
+
+def test_pca_inverse_and_transform(pca_run, digits):
+    e = pca_run.epochs[-1]
+    X = digits.representation(e)
+    np.testing.assert_allclose(pca_run.transform(e, X), pca_run.embedding(e), atol=1e-3)
+    rec = pca_run.inverse(e, pca_run.embedding(e))
+    assert rec.shape == X.shape and np.isfinite(rec).all()
+    assert pca_run.has_inverse
+
+
+def test_nonparametric_inverse_raises():
+    from ttvis_widget.engine import AlignedUMAPBaseline, UMAPBaseline
+
+    for cls in (UMAPBaseline, AlignedUMAPBaseline):
+        est = cls()
+        assert est.has_inverse is False
+        with pytest.raises(NotImplementedError, match="no inverse"):
+            est.inverse_transform(1, np.zeros((2, 2)))
+
+
+def test_territory_fallback_without_head(digits, tmp_path):
+    from ttvis_widget import ArrayDynamics
+
+    eps = digits.epochs[-2:]
+    dyn = ArrayDynamics({e: digits.representation(e) for e in eps}, predictions={e: digits.prediction(e) for e in eps},
+                        labels=digits.labels)
+    run = fit(dyn, method="pca", cache_dir=tmp_path, progress=False)
+    terr = run.territory(eps[-1], resolution=64)
+    assert terr is not None and terr.source == "nn-vote" and terr.rgba.shape == (64, 64, 4)
+    dyn2 = ArrayDynamics({e: digits.representation(e) for e in eps})
+    run2 = fit(dyn2, method="pca", cache_dir=tmp_path, progress=False)
+    with pytest.warns(UserWarning, match="no territory"):
+        assert run2.territory(eps[-1], resolution=32) is None
+
+
+def test_border_points_on_boundary(dvi_run):
+    e = dvi_run.epochs[-1]
+    B = dvi_run.border_points(e)
+    assert B.ndim == 2 and B.shape[1] == dvi_run.dynamics.dim and len(B) > 50
+    logits = dvi_run.dynamics.head(e)(B)
+    s = np.sort(logits, 1)
+    gap = (s[:, -1] - s[:, -2]) / (s[:, -1] - s[:, 0])
+    assert (gap < 0.1).all()
+
+
+def test_cli_fit(digits_path, tmp_path, capsys):
+    from ttvis_widget.cli import main
+
+    assert main(["fit", str(digits_path), "--method", "pca", "--epochs", "7-8", "--cache-dir", str(tmp_path),
+                 "--device", "cpu"]) == 0
+    out = capsys.readouterr()
+    assert "epoch 7:" in out.out + out.err and "pca: 2 epochs" in out.out
+
+
+@pytest.mark.slow
+def test_fuzzy_set_matches_umap(digits):
+    from ttvis_widget.engine import graph as G
+
+    idx, d = G.knn(digits.representation(8), 15)
+    g1, s1, r1 = G.fuzzy_simplicial_set(idx, d)
+    g2, s2, r2 = G.fuzzy_simplicial_set(idx, d, backend="umap")
+    assert abs(g1 - g2).max() < 1e-5
+    np.testing.assert_allclose(s1, s2, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_ab_params_match_umap():
+    from umap.umap_ import find_ab_params as umap_ab
+
+    from ttvis_widget.engine.losses import find_ab_params
+
+    np.testing.assert_allclose(find_ab_params(1.0, 0.1), umap_ab(1.0, 0.1), rtol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["umap", "aligned-umap"])
+def test_umap_baselines(digits, tmp_path, method):
+    run = fit(digits, method=method, epochs=[7, 8], cache_dir=tmp_path, progress=False, n_epochs=50)
+    assert not run.has_inverse
+    for e in run.epochs:
+        assert run.embedding(e).shape == (digits.n_samples, 2) and np.isfinite(run.embedding(e)).all()
+    with pytest.raises(NotImplementedError):
+        run.inverse(8, np.zeros((1, 2), np.float32))
