@@ -1,5 +1,6 @@
-"""Session fixtures for the real-browser tests: one JupyterLab server, one Notebook 7 server (each started
-on first use), one headless Debian chromium. See harness.py."""
+"""Fixtures for the real-browser tests: one JupyterLab server, one Notebook 7 server (each started on first
+use), one headless Debian chromium. Package-scoped, so they are torn down as soon as the browser tests are
+done rather than at the end of the whole session. See harness.py."""
 from __future__ import annotations
 
 import re
@@ -31,19 +32,22 @@ def _screenshot_on_failure(request):
                 pass
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright_instance():
+    problem = None
     try:
         harness.require_chromium()
     except harness.HarnessError as e:
-        pytest.fail(str(e), pytrace=False)
+        problem = str(e)
+    if problem:
+        pytest.fail(problem, pytrace=False)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright_instance):
     b = harness.launch_browser(playwright_instance)
     yield b
@@ -54,24 +58,25 @@ def _server(kind):
     try:
         return harness.JupyterServer(kind)
     except harness.HarnessError as e:
-        pytest.fail(str(e), pytrace=False)
+        problem = str(e)
+    pytest.fail(problem, pytrace=False)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def lab_server():
     s = _server("lab")
     yield s
     s.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def notebook_server():
     s = _server("notebook")
     yield s
     s.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def new_page(browser):
     """Factory: a fresh page (own context, fixed viewport) registered for failure screenshots."""
     contexts = []

@@ -20,7 +20,7 @@ EPOCHS = 4
 MIN_INK = 300  # non-background canvas pixels a rendered scatterplot of 1,797 points has at the very least
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def digits_dir(tmp_path_factory):
     # the notebooks record it (make_digits_dynamics); the second notebook reuses the first one's recording
     return tmp_path_factory.mktemp("ttvis-browser") / "digits"
@@ -65,6 +65,11 @@ class View:
 
 
 def _open_view(server, new_page, digits_dir, name, ui):
+    from ttvis_widget.widget.widget import BUNDLE
+
+    if not BUNDLE.exists():
+        pytest.fail(f"the widget's front-end bundle {BUNDLE} is missing: run `cd js && npm install && npm run build`",
+                    pytrace=False)
     page = new_page(name)
     timings = harness.open_widget_notebook(page, server, f"{name}.ipynb", harness.widget_cells(digits_dir, EPOCHS),
                                            ui=ui)
@@ -76,11 +81,14 @@ def _open_view(server, new_page, digits_dir, name, ui):
     return view
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab_view(lab_server, new_page, digits_dir):
     v = _open_view(lab_server, new_page, digits_dir, "widget-lab", "lab")
     yield v
     v.k.close()
+    v.page.close()
+    for s in lab_server.api("GET", "/api/sessions") or []:
+        lab_server.api("DELETE", f"/api/sessions/{s['id']}")
 
 
 def _check_rendered(view, artifact: str):
