@@ -429,7 +429,8 @@ def widget_cells(digits_dir: str | Path, epochs: int = 4, method: str = "pca") -
 
 HOOK_STATE = """(sel) => { const c = document.querySelector(sel); const h = c && c.__ttvis;
   if (!h) return null;
-  return {ready: !!h.ready, time: h.time, epochsLoaded: h.epochsLoaded, lastFrameMs: h.lastFrameMs}; }"""
+  return {ready: !!h.ready, time: h.time, epochsLoaded: h.epochsLoaded, lastFrameMs: h.lastFrameMs,
+          webgl2: h.webgl2, error: h.error || null}; }"""
 
 
 def hook_state(page) -> dict | None:

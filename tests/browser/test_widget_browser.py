@@ -95,6 +95,7 @@ def _check_rendered(view, artifact: str):
     state = harness.hook_state(view.page)
     assert state and state["ready"], f"canvas.__ttvis not ready: {state}"
     assert state["epochsLoaded"] >= len(view.epochs), state
+    assert state.get("webgl2") is not False and not state.get("error"), f"widget reports no WebGL2 / an error: {state}"
     png = view.canvas_png()
     harness.save_artifact(artifact, png)
     harness.save_artifact(artifact.replace(".png", "-page.png"), view.page.screenshot(type="png"))
@@ -226,3 +227,15 @@ def test_lasso_selects_points(lab_view):
                                        f"(e.g. {sorted(missing)[:5]}), {len(extra)} outside ones selected "
                                        f"(e.g. {sorted(extra)[:5]})")
     v.k.run("w.selection = []")
+
+
+def test_play_button_runs_to_the_last_epoch(lab_view):
+    v, page = lab_view, lab_view.page
+    v.set_epoch(v.epochs[0])
+    v.k.run("w.speed = 4.0")
+    page.locator(".ttvis-root button.ttvis-play").first.click()
+    assert v.kernel_value("w.playing", True, timeout=10) is True or v.k.eval("w.epoch") == v.epochs[-1], \
+        "clicking play did not set w.playing"
+    got = v.kernel_value("[w.epoch, w.playing]", [v.epochs[-1], False], timeout=30)
+    assert got == [v.epochs[-1], False], f"playback did not stop at the last epoch: [w.epoch, w.playing] = {got}"
+    harness.wait_time(page, float(len(v.epochs) - 1))
