@@ -14,8 +14,9 @@ Messages kernel -> front end (``content``, ``buffers``):
 * ``{"type": "chunk", "rid", "seq", "e0", "ne", "s0", "ns"}`` with buffers ``[pos uint16 [ne, ns, 2]]``
   (+ ``[pred uint16 [ne, ns], conf uint8 [ne, ns]]`` when ``has_pred``); epochs are indices into
   ``epochs``, samples ``s0 .. s0+ns``; the first chunk is the first epoch (or its first part);
-* ``{"type": "territory", "rid", "epochs": [epoch indices]}`` with one PNG per index (row 0 = y max);
-* ``{"type": "done", "rid"}``.
+* ``{"type": "done", "rid"}`` once all positions are sent;
+* ``{"type": "territory", "rid", "epochs": [epoch indices]}`` with one PNG per index (row 0 = y max): the first
+  epoch's right after the first chunk, the others after ``done`` (computed in the background).
 
 Every message's buffers together stay under ``CHUNK_LIMIT`` bytes (a few KB of JSON aside).
 """

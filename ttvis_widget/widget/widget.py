@@ -6,6 +6,7 @@ part of the saved notebook state, and every new view of the same widget gets its
 """
 from __future__ import annotations
 
+import threading
 import uuid
 from pathlib import Path
 
@@ -65,6 +66,9 @@ class TimeTravelWidget(anywidget.AnyWidget):
     """
 
     _esm = BUNDLE if BUNDLE.exists() else _MISSING_BUNDLE_ESM
+    #: compute/send the territories of epochs after the first in a background thread, so the kernel stays
+    #: free while a method computes them on first use (the first epoch's goes right after its positions)
+    territories_in_background = True
 
     info = t.Dict().tag(sync=True)
     epoch = t.Int(0).tag(sync=True)
@@ -86,6 +90,8 @@ class TimeTravelWidget(anywidget.AnyWidget):
         self.epochs = [int(e) for e in self.run.epochs]
         self._payload: tr.Payload | None = None
         self._territory_ok: bool | None = None
+        self._terr_lock = threading.RLock()
+        self._terr_threads: list[threading.Thread] = []
         d = self.dynamics
         names = d.class_names or []
         info = {
@@ -174,38 +180,64 @@ class TimeTravelWidget(anywidget.AnyWidget):
         return self._payload
 
     def _territory_png(self, k: int) -> bytes | None:
-        p = self.payload
-        if k in p.territories:
-            return p.territories[k]
-        if self._territory_ok is False or not hasattr(self.run, "territory"):
-            return None
-        try:
-            terr = self.run.territory(self.epochs[k])
-        except NotImplementedError:
-            terr = None
-        if terr is None:
-            self._territory_ok = False
-            return None
-        self._territory_ok = True
-        png = terr.png()
-        p.territories[k] = png
-        return png
+        with self._terr_lock:
+            p = self.payload
+            if k in p.territories:
+                return p.territories[k]
+            if self._territory_ok is False or not hasattr(self.run, "territory"):
+                return None
+            try:
+                terr = self.run.territory(self.epochs[k])
+            except NotImplementedError:
+                terr = None
+            if terr is None:
+                self._territory_ok = False
+                return None
+            self._territory_ok = True
+            png = terr.png()
+            p.territories[k] = png
+            return png
 
     def _send_data(self, rid: str) -> None:
+        """Answer one view's request: meta, the first epoch, its territory, the other epochs, ``done``;
+        then the other epochs' territories (in a background thread unless ``territories_in_background``
+        is False)."""
         p = self.payload
         self.send(*tr.meta_message(p, rid))
         chunks = tr.chunk_messages(p, rid)
         self.send(*next(chunks))  # the first epoch first
-        first = self._territory_png(0)
+        try:
+            first = self._territory_png(0)
+        except Exception as exc:  # noqa: BLE001 - territories are optional; points must still show
+            self._territory_ok = False
+            self.status = f"territories unavailable: {type(exc).__name__}: {exc}"
+            first = None
         if first is not None:
             self.send(*next(tr.territory_messages(iter([(0, first)]), rid)))
         for msg in chunks:
             self.send(*msg)
-        if self._territory_ok:
-            rest = ((k, self._territory_png(k)) for k in range(1, len(self.epochs)))
-            for msg in tr.territory_messages(((k, png) for k, png in rest if png is not None), rid):
-                self.send(*msg)
         self.send(*tr.done_message(rid))
+        if self._territory_ok and len(self.epochs) > 1:
+            if self.territories_in_background:
+                th = threading.Thread(target=self._send_territories, args=(rid,), daemon=True,
+                                      name=f"ttvis-territories-{rid}")
+                self._terr_threads = [t for t in self._terr_threads if t.is_alive()] + [th]
+                th.start()
+            else:
+                self._send_territories(rid)
+
+    def _send_territories(self, rid: str) -> None:
+        try:
+            pairs = ((k, self._territory_png(k)) for k in range(1, len(self.epochs)))
+            for msg in tr.territory_messages(((k, png) for k, png in pairs if png is not None), rid):
+                self.send(*msg)
+        except Exception as exc:  # noqa: BLE001 - report in the view instead of a thread traceback
+            self.status = f"territories unavailable: {type(exc).__name__}: {exc}"
+
+    def wait_for_territories(self, timeout: float | None = None) -> None:
+        """Block until the background territory senders have finished (tests, scripts)."""
+        for th in list(self._terr_threads):
+            th.join(timeout)
 
     def _send_sample(self, i: int, rid=None) -> None:
         d = self.dynamics
