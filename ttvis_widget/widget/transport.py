@@ -22,7 +22,6 @@ Every message's buffers together stay under ``CHUNK_LIMIT`` bytes (a few KB of J
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -103,52 +102,72 @@ def plan_chunks(n_epochs: int, n_samples: int, has_pred: bool = True,
     return out
 
 
-@dataclass
 class Payload:
-    """Everything the front end needs, already in wire dtypes."""
+    """Everything the front end needs, in wire dtypes; per-epoch arrays are computed on first use and kept,
+    so the first epoch can be sent before the others are even read."""
 
-    epochs: list[int]
-    bounds: tuple[float, float, float, float]
-    positions: np.ndarray            # uint16 [E, N, 2]
-    labels: np.ndarray               # uint16 [N] (NO_CLASS where unknown)
-    split: np.ndarray                # uint8 [N]
-    predictions: np.ndarray | None   # uint16 [E, N]
-    confidence: np.ndarray | None    # uint8 [E, N]
-    territories: dict = field(default_factory=dict)  # epoch index -> PNG bytes (filled lazily)
+    def __init__(self, epochs: Sequence[int], bounds, n: int, labels: np.ndarray, split: np.ndarray,
+                 has_pred: bool, epoch_arrays):
+        """``epoch_arrays(k) -> (positions float [N, 2], predicted class [N] | None, confidence [N] | None)``
+        for epoch index ``k``."""
+        self.epochs = [int(x) for x in epochs]
+        self.bounds = tuple(float(b) for b in bounds)
+        self.n = int(n)
+        self.labels = labels
+        self.split = split
+        self.has_pred = bool(has_pred)
+        self._epoch_arrays = epoch_arrays
+        self._cache: dict[int, tuple] = {}
+        self.territories: dict[int, bytes] = {}  # epoch index -> PNG (filled lazily)
 
-    @property
-    def n(self) -> int:
-        return int(self.positions.shape[1])
+    def epoch(self, k: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """(uint16 [N, 2] positions, uint16 [N] predictions | None, uint8 [N] confidence | None) of epoch index k."""
+        if k not in self._cache:
+            xy, pred, conf = self._epoch_arrays(k)
+            pos = quantize(xy, self.bounds)
+            if pos.shape != (self.n, 2):
+                raise ValueError(f"epoch {self.epochs[k]}: positions have shape {pos.shape}; expected ({self.n}, 2)")
+            p = c = None
+            if self.has_pred:
+                p = np.clip(np.asarray(pred), 0, NO_CLASS - 1).astype("<u2")
+                c = np.full(self.n, 255, np.uint8) if conf is None else quantize_confidence(conf)
+            self._cache[k] = (pos, p, c)
+        return self._cache[k]
 
-    @property
-    def has_pred(self) -> bool:
-        return self.predictions is not None
+    def block(self, e0: int, ne: int, s0: int, ns: int) -> list[np.ndarray]:
+        parts = [self.epoch(k) for k in range(e0, e0 + ne)]
+        out = [np.ascontiguousarray(np.stack([pt[0][s0:s0 + ns] for pt in parts]))]
+        if self.has_pred:
+            out.append(np.ascontiguousarray(np.stack([pt[1][s0:s0 + ns] for pt in parts])))
+            out.append(np.ascontiguousarray(np.stack([pt[2][s0:s0 + ns] for pt in parts])))
+        return out
 
 
-def build_payload(embeddings: np.ndarray, bounds, epochs: Sequence[int], labels=None, split=None,
-                  predictions: Sequence[np.ndarray | None] | None = None,
-                  confidence: Sequence[np.ndarray | None] | None = None) -> Payload:
-    """``embeddings`` float [E, N, 2]; ``predictions``/``confidence`` per epoch (class ids / softmax max)."""
-    emb = np.asarray(embeddings)
-    if emb.ndim != 3 or emb.shape[2] != 2:
-        raise ValueError(f"embeddings must be [E, N, 2]; got {emb.shape}")
-    e, n = emb.shape[:2]
-    pos = quantize(emb, bounds)
+def _wire_labels(labels, n: int) -> np.ndarray:
     lab = np.full(n, NO_CLASS, dtype="<u2")
     if labels is not None:
         lab[:] = np.clip(np.asarray(labels), 0, NO_CLASS - 1)
+    return lab
+
+
+def build_payload(embeddings, bounds, epochs: Sequence[int], labels=None, split=None,
+                  predictions: Sequence[np.ndarray | None] | None = None,
+                  confidence: Sequence[np.ndarray | None] | None = None, n: int | None = None) -> Payload:
+    """``embeddings``: float [E, N, 2] or a function ``k -> [N, 2]``; ``predictions``/``confidence``: per epoch
+    (class ids / softmax max), sequences or functions of the epoch index."""
+    get_xy = embeddings if callable(embeddings) else (lambda k, a=np.asarray(embeddings): a[k])
+    if n is None:
+        n = int(np.asarray(get_xy(0)).shape[0])
+    has_pred = predictions is not None and (callable(predictions) or all(p is not None for p in predictions))
+    get_p = predictions if callable(predictions) else (lambda k: predictions[k])
+    get_c = confidence if callable(confidence) or confidence is None else (lambda k: confidence[k])
+
+    def arrays(k):
+        return (get_xy(k), get_p(k) if has_pred else None,
+                get_c(k) if (has_pred and get_c is not None) else None)
+
     sp = np.zeros(n, np.uint8) if split is None else np.asarray(split, dtype=np.uint8)
-    pred = conf = None
-    if predictions is not None and all(p is not None for p in predictions):
-        pred = np.empty((e, n), dtype="<u2")
-        conf = np.zeros((e, n), dtype=np.uint8)
-        for k in range(e):
-            pred[k] = np.clip(np.asarray(predictions[k]), 0, NO_CLASS - 1)
-            if confidence is not None and confidence[k] is not None:
-                conf[k] = quantize_confidence(confidence[k])
-            else:
-                conf[k] = 255
-    return Payload([int(x) for x in epochs], tuple(float(b) for b in bounds), pos, lab, sp, pred, conf)
+    return Payload(epochs, bounds, n, _wire_labels(labels, n), sp, has_pred, arrays)
 
 
 def meta_message(p: Payload, rid: str, n_territories: int = 0, extra: dict | None = None):
@@ -163,10 +182,7 @@ def meta_message(p: Payload, rid: str, n_territories: int = 0, extra: dict | Non
 
 def chunk_messages(p: Payload, rid: str, limit: int = CHUNK_LIMIT) -> Iterator[tuple[dict, list]]:
     for seq, (e0, ne, s0, ns) in enumerate(plan_chunks(len(p.epochs), p.n, p.has_pred, limit)):
-        bufs = [memoryview(np.ascontiguousarray(p.positions[e0:e0 + ne, s0:s0 + ns]))]
-        if p.has_pred:
-            bufs.append(memoryview(np.ascontiguousarray(p.predictions[e0:e0 + ne, s0:s0 + ns])))
-            bufs.append(memoryview(np.ascontiguousarray(p.confidence[e0:e0 + ne, s0:s0 + ns])))
+        bufs = [memoryview(a) for a in p.block(e0, ne, s0, ns)]
         yield {"type": "chunk", "rid": rid, "seq": seq, "e0": e0, "ne": ne, "s0": s0, "ns": ns}, bufs
 
 

@@ -169,14 +169,15 @@ class TimeTravelWidget(anywidget.AnyWidget):
     # ---- data for the front end -------------------------------------------------------------------
     @property
     def payload(self) -> tr.Payload:
+        """Wire arrays, computed per epoch when first sent (so the first epoch goes out early)."""
         if self._payload is None:
             d = self.dynamics
-            preds = confs = None
-            if d.prediction(self.epochs[0]) is not None:
-                preds = [d.predicted_class(e) for e in self.epochs]
-                confs = [d.confidence(e) for e in self.epochs]
-            self._payload = tr.build_payload(self.run.embeddings(), self.run.bounds, self.epochs, d.labels,
-                                             d.split, preds, confs)
+            has_pred = d.prediction(self.epochs[0]) is not None
+            eps = self.epochs
+            self._payload = tr.build_payload(
+                lambda k: self.run.embedding(eps[k]), self.run.bounds, eps, d.labels, d.split,
+                predictions=(lambda k: d.predicted_class(eps[k])) if has_pred else None,
+                confidence=(lambda k: d.confidence(eps[k])) if has_pred else None, n=d.n_samples)
         return self._payload
 
     def _territory_png(self, k: int) -> bytes | None:
