@@ -2,8 +2,7 @@
 import { Camera } from "./camera.js";
 import { Controls } from "./controls.js";
 import { h, hexToRgb } from "./dom.js";
-import { selectInPolygon } from "./lasso.js";
-import { LassoOverlay } from "./lasso.js";
+import { LassoOverlay, selectInPolygon } from "./lasso.js";
 import { Legend } from "./legend.js";
 import { Picker } from "./picking.js";
 import { createContext, Renderer } from "./renderer.js";
