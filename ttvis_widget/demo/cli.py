@@ -39,6 +39,7 @@ def _demo(args) -> int:
     data = Path(args.data) if args.data else default_demo_path()
     data = make_fashion_dynamics(data).resolve()
     os.environ["TTVIS_DEMO_DATA"] = str(data)
+    os.environ["TTVIS_METHOD"] = args.method  # the quickstart notebook fits (loads) the same run
     try:
         from .. import fit
     except ImportError:
