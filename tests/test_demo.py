@@ -74,3 +74,16 @@ def test_cli_info_and_error(digits_path, tmp_path):
     assert "N=1797" in r.stdout and "epochs=1..8" in r.stdout
     r = subprocess.run([sys.executable, "-m", "ttvis_widget.cli", "info", str(tmp_path / "nope")], capture_output=True, text=True)
     assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+def test_demo_headless_executes_the_quickstart_notebook(digits_path, tmp_path):
+    """The README's demo command minus setup: data -> fit -> execute notebooks/quickstart.ipynb headless."""
+    import shutil
+
+    data = tmp_path / "digits"
+    shutil.copytree(digits_path, data)
+    r = subprocess.run([sys.executable, "-m", "ttvis_widget.cli", "demo", "--headless", "--data", str(data),
+                        "--method", "pca"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert "OK: executed" in r.stdout and "1 widget view(s)" in r.stdout
+    assert any((data / "ttvis_cache" / "runs").glob("pca-*/manifest.json"))

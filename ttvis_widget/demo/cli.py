@@ -36,8 +36,13 @@ def _demo_data(args) -> int:
 def _demo(args) -> int:
     from .fashion import default_demo_path, make_fashion_dynamics
 
-    data = Path(args.data) if args.data else default_demo_path()
-    data = make_fashion_dynamics(data).resolve()
+    if args.data and Path(args.data).is_dir() and any(Path(args.data).iterdir()):
+        from .. import load
+
+        data = Path(args.data).resolve()  # existing training dynamics (any layout): use them as they are
+        load(data)
+    else:
+        data = make_fashion_dynamics(Path(args.data) if args.data else default_demo_path()).resolve()
     os.environ["TTVIS_DEMO_DATA"] = str(data)
     os.environ["TTVIS_METHOD"] = args.method  # the quickstart notebook fits (loads) the same run
     try:
