@@ -79,7 +79,7 @@ class MLPHead(Head):
                 layers.append(lin)
                 if i < len(self.weights) - 1:
                     layers.append(nn.ReLU())
-            mod = nn.Sequential(*layers).to(device).eval()
+            mod = nn.Sequential(*layers).to(device).train(False)
             for p in mod.parameters():
                 p.requires_grad_(False)
             self._modules[key] = mod

@@ -235,7 +235,7 @@ def _build_model(cls, state_dict, model_py: Path, ckpt: Path):
         model.load_state_dict(state_dict)
     except Exception as e:  # noqa: BLE001
         raise TrainingDynamicsError(ckpt, f"does not fit {cls.__name__} from {model_py.name}: {e}") from e
-    model.eval()
+    model.train(False)
     for p in model.parameters():
         p.requires_grad_(False)
     if not (callable(getattr(model, "feature", None)) and callable(getattr(model, "prediction", None))):
@@ -268,7 +268,7 @@ class ModelPredictionHead(CallableHead):
                 def forward(self, h):
                     return self.m.prediction(h)
 
-            mod = _Prediction(inner).eval()
+            mod = _Prediction(inner).train(False)
             for p in mod.parameters():
                 p.requires_grad_(False)
             self._modules[key] = mod

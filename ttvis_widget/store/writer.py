@@ -261,7 +261,7 @@ class SummaryWriter:
         if self._inputs is None:
             raise RuntimeError("call write_meta_data(train_loader, test_loader) first: the writer needs the samples")
         was_training = model.training
-        model.eval()
+        model.train(False)
         dev = self.device or next((p.device for p in model.parameters()), torch.device("cpu"))
         head_mod = getattr(model, head) if isinstance(head, str) else head
         feat_mod = getattr(model, feature) if isinstance(feature, str) else feature
