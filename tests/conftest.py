@@ -25,3 +25,14 @@ def digits(digits_path):
 def snapshot_files(root: Path) -> dict:
     """{relative path: bytes} of every file under root, to prove a folder was left untouched."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(Path(root).rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models train much faster on one torch thread than on two (restored afterwards)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -18,15 +18,7 @@ from ttvis_widget import TrainingDynamicsError, UntrustedCodeError
 GARBAGE = b"\x00\x13garbage, not a real file\xff\xfe" * 7
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models: one thread is ~20x faster than two on a shared 2-core machine (restored afterwards)."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -21,15 +21,7 @@ from ttvis_widget.store import detect_layout
 from ttvis_widget.store.original import read_lenient_json
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models: one thread is ~20x faster than two on a shared 2-core machine (restored afterwards)."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 MODEL_PY = '''\
 import torch

@@ -14,15 +14,7 @@ from ttvis_widget import ArrayDynamics, SummaryWriter, TrainingDynamicsError
 from ttvis_widget.store.head import MLPHead
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models: one thread is ~20x faster than two on a shared 2-core machine (restored afterwards)."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _digits_data(n_train=300, n_test=100, seed=0):
