@@ -193,6 +193,7 @@ def measure(server, browser, n: int, n_epochs: int, seconds: float, step: float,
                            " + w.payload.confidence.nbytes))}")
             stats = page.evaluate("(sel) => { const h = document.querySelector(sel).__ttvis;"
                                   " return h.transportStats || h.stats || null; }", harness.CANVAS)
+            view_t = page.evaluate("(sel) => document.querySelector(sel).__ttvis.timings || {}", harness.CANVAS)
         finally:
             k.close()
         page.locator(harness.CANVAS).first.scroll_into_view_if_needed()
@@ -230,6 +231,7 @@ def measure(server, browser, n: int, n_epochs: int, seconds: float, step: float,
         "wire_bytes": wire, "wire_b_per_pt_epoch": wire / (n * n_epochs),
         "nominal_b_per_pt_epoch": kinfo["nominal"], "payload_b_per_pt_epoch": kinfo["payload_bytes"] / (n * n_epochs),
         "js_stats": stats,
+        "view_first_frame_ms": view_t.get("firstFrameMs"), "view_all_epochs_ms": view_t.get("allEpochsMs"),
     }
 
 
@@ -288,6 +290,8 @@ def main(argv=None):
               f"{r['wire_bytes'] / 1e6:.1f} MB over the websocket; widget frames drawn {r['widget_frames']} for "
               f"{r['frames']} ticks, {r['distinct_times']} distinct times; "
               f"frame interval p95 {r['frame_interval_p95']:.1f} ms; widget stats {r['js_stats']}")
+        print(f"N={r['n']:,}: from the widget view's creation (displayed): first frame "
+              f"{r['view_first_frame_ms']:.0f} ms, all {r['epochs']} epochs resident {r['view_all_epochs_ms']:.0f} ms")
     print("Software GL (SwiftShader) rasterizes on the CPU in the GPU process: that cost grows with N and shows "
           "in fps, not in the JS columns.")
     if a.json:

@@ -36,6 +36,8 @@ export class TimeTravelView {
     this.lastFrameMs = 0;
     this.frameIntervals = [];
     this.firstFrame = false;
+    this.createdAt = performance.now();
+    this.timings = { firstFrameMs: null, allEpochsMs: null };
     this.pointsDrawn = 0;
     this.decoding = new Set();
     this.error = null;
@@ -185,6 +187,9 @@ export class TimeTravelView {
         for (const p of this.store.addChunk(c, buffers)) this.renderer.uploadPositions(p.e, p.s0, p.data);
         this.version++;
         this.metaKey = "";
+        if (this.store.epochsLoaded === this.store.nEpochs && this.timings.allEpochsMs === null) {
+          this.timings.allEpochsMs = performance.now() - this.createdAt;  // every epoch's positions on the GPU
+        }
       } else if (c.type === "territory") {
         this.store.addTerritories(c, buffers);
       } else if (c.type === "done") {
@@ -455,6 +460,7 @@ export class TimeTravelView {
     });
     this.drawnTime = td;
     this.frames++;
+    if (!this.firstFrame) this.timings.firstFrameMs = performance.now() - this.createdAt;
     this.firstFrame = true;
     this.lastFrameMs = performance.now() - t0;
     if (this.playing) this.requestRender();
@@ -699,6 +705,8 @@ export class TimeTravelView {
       get n() { return v.store.n; },
       get done() { return !!v.store.done; },
       get lastFrameMs() { return v.lastFrameMs; },
+      /** ms from this view's creation (the widget displayed) to its first frame / to all epochs resident */
+      get timings() { return { ...v.timings }; },
       get frames() { return v.frames; },
       get frameIntervals() { return v.frameIntervals.slice(); },
       get playing() { return v.playing; },
