@@ -12,7 +12,8 @@ from ttvis_widget.engine import fit
 from ttvis_widget.engine.graph import knn_exact
 from ttvis_widget.palette import class_colors
 
-DVI_SMALL = dict(max_steps_first=250, max_steps=80, min_steps=20, batch=1024)
+DVI_SMALL = dict(layout_steps_first=300, layout_steps=100, layout_batch=4096, encoder_steps_first=1500,
+                 encoder_steps=400, decoder_steps_first=200, decoder_steps=80)
 TV_SMALL = dict(steps_per_epoch=80, min_steps_per_epoch=30, batch=1024)
 
 
@@ -124,7 +125,8 @@ def test_cache_hit_no_training(digits, cache, dvi_run, timevis_run, monkeypatch)
     def boom(*a, **k):
         raise AssertionError("training ran on a cache hit")
 
-    monkeypatch.setattr(dvi_mod, "train_edges", boom)
+    monkeypatch.setattr(dvi_mod, "fit_encoder", boom)
+    monkeypatch.setattr(dvi_mod, "umap_layout", boom)
     monkeypatch.setattr(tv_mod, "train_edges", boom)
     for method, kw, first in (("dvi", DVI_SMALL, dvi_run), ("timevis", TV_SMALL, timevis_run)):
         t0 = time.perf_counter()
@@ -147,7 +149,7 @@ def test_dvi_resumes_after_interruption(digits, tmp_path, monkeypatch):
             raise KeyboardInterrupt("simulated kill")
         return orig(self, X, e, dyn, dev, timer)
 
-    kw = dict(DVI_SMALL, max_steps_first=60, max_steps=20, min_steps=10)
+    kw = dict(DVI_SMALL, encoder_steps_first=200, encoder_steps=50, decoder_steps_first=50, decoder_steps=20)
     monkeypatch.setattr(DVI, "_graph", failing)
     with pytest.raises(KeyboardInterrupt):
         fit(digits, method="dvi", epochs=[1, 2, 3, 4], cache_dir=tmp_path, progress=False, **kw)
@@ -192,7 +194,7 @@ def test_timevis_resumes_from_checkpoint(digits, tmp_path, monkeypatch):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_no_collapse(digits, tmp_path, seed):
     run = fit(digits, method="dvi", epochs=[6, 7, 8], seed=seed, cache_dir=tmp_path, progress=False,
-              **dict(DVI_SMALL, max_steps_first=200, max_steps=40))
+              **dict(DVI_SMALL, encoder_steps_first=800, encoder_steps=200))
     for e in run.epochs:
         emb = run.embedding(e)
         sv = np.linalg.svd(emb - emb.mean(0), compute_uv=False)
@@ -283,3 +285,45 @@ def test_umap_baselines(digits, tmp_path, method):
         assert run.embedding(e).shape == (digits.n_samples, 2) and np.isfinite(run.embedding(e)).all()
     with pytest.raises(NotImplementedError):
         run.inverse(8, np.zeros((1, 2), np.float32))
+
+
+def test_layout_negatives_uniform_and_cross_prediction_weights():
+    """Negatives are uniform over all nodes (umap-learn's rule), not drawn by degree from the batch's tails;
+    edges between differently predicted samples are down-weighted, border nodes untouched."""
+    import torch
+
+    from ttvis_widget.engine.layout import cross_prediction_weights, uniform_negatives
+
+    g = torch.Generator().manual_seed(0)
+    neg = uniform_negatives(50, 200000, g)
+    counts = np.bincount(neg.numpy(), minlength=50)
+    assert counts.min() > 0.9 * 4000 and counts.max() < 1.1 * 4000
+
+    class Dyn:
+        def prediction(self, e):
+            return np.eye(3)[[0, 0, 1, 2]]
+
+        def predicted_class(self, e):
+            return np.array([0, 0, 1, 2])
+
+    h, t = np.array([0, 0, 1, 3]), np.array([1, 2, 4, 4])
+    w = cross_prediction_weights(Dyn(), 1, h, t, np.ones(4, np.float32), 4, 0.1)
+    np.testing.assert_allclose(w, [1.0, 0.1, 1.0, 1.0])
+
+
+def test_layout_reaches_umap_quality_on_digits(digits):
+    """The non-parametric torch layout (what the encoder is fitted to) preserves neighbours like UMAP."""
+    import torch
+
+    from ttvis_widget.engine import graph as G
+    from ttvis_widget.engine.layout import pca_init, umap_layout
+    from ttvis_widget.engine.losses import find_ab_params
+
+    X = digits.representation(digits.epochs[-1])
+    idx, dist = G.knn(X, 15)
+    h, t, w = G.prune(G.fuzzy_simplicial_set(idx, dist, 15)[0], 200)
+    a, b = find_ab_params()
+    Xt = torch.from_numpy(np.array(X, np.float32))
+    Y = umap_layout(h, t, w, len(X), pca_init((Xt - Xt.mean(0)) / Xt.std()), a=a, b=b, steps=300, batch=4096,
+                    generator=torch.Generator().manual_seed(0))
+    assert nn_fraction(X, Y.numpy()) >= 0.4

@@ -52,10 +52,12 @@ def reconstruction(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     return ((x - x_hat) ** 2).mean()
 
 
-def param_distance(model: torch.nn.Module, ref: dict) -> torch.Tensor:
-    """‖θ − θ_ref‖² over all trainable parameters."""
+def param_distance(model: torch.nn.Module, ref: dict, prefix: str = "") -> torch.Tensor:
+    """‖θ − θ_ref‖² over the trainable parameters (whose names start with ``prefix``)."""
     tot = None
     for name, p in model.named_parameters():
+        if not name.startswith(prefix):
+            continue
         d = ((p - ref[name]) ** 2).sum()
         tot = d if tot is None else tot + d
     return tot
