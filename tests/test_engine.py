@@ -14,7 +14,8 @@ from ttvis_widget.palette import class_colors
 
 DVI_SMALL = dict(layout_steps_first=300, layout_steps=100, layout_batch=4096, encoder_steps_first=1500,
                  encoder_steps=400, decoder_steps_first=200, decoder_steps=80)
-TV_SMALL = dict(steps_per_epoch=80, min_steps_per_epoch=30, batch=1024)
+TV_SMALL = dict(layout_steps_first=300, layout_steps=100, layout_batch=4096, layout_joint_steps=100,
+                encoder_steps=2500, decoder_steps=300, joint_steps=150)
 
 
 def nn_fraction(X, Y, k=15):
@@ -127,7 +128,7 @@ def test_cache_hit_no_training(digits, cache, dvi_run, timevis_run, monkeypatch)
 
     monkeypatch.setattr(dvi_mod, "fit_encoder", boom)
     monkeypatch.setattr(dvi_mod, "umap_layout", boom)
-    monkeypatch.setattr(tv_mod, "train_edges", boom)
+    monkeypatch.setattr(tv_mod, "fit_encoder", boom)
     for method, kw, first in (("dvi", DVI_SMALL, dvi_run), ("timevis", TV_SMALL, timevis_run)):
         t0 = time.perf_counter()
         run = fit(digits, method=method, cache_dir=cache, progress=False, **kw)
@@ -169,7 +170,7 @@ def test_timevis_resumes_from_checkpoint(digits, tmp_path, monkeypatch):
     import ttvis_widget.engine.timevis as tv_mod
     from ttvis_widget.engine.timevis import TimeVis
 
-    kw = dict(TV_SMALL, steps_per_epoch=40, min_steps_per_epoch=40, checkpoint_every=100)
+    kw = dict(TV_SMALL, encoder_steps=300, checkpoint_every=100)
 
     def kill(self, step):
         raise KeyboardInterrupt("simulated kill")
@@ -179,13 +180,13 @@ def test_timevis_resumes_from_checkpoint(digits, tmp_path, monkeypatch):
         fit(digits, method="timevis", epochs=[5, 6, 7, 8], cache_dir=tmp_path, progress=False, **kw)
     monkeypatch.undo()
     starts = []
-    orig = tv_mod.train_edges
+    orig = tv_mod.fit_encoder
 
     def spy(*a, **k):
         starts.append(k["start_step"])
         return orig(*a, **k)
 
-    monkeypatch.setattr(tv_mod, "train_edges", spy)
+    monkeypatch.setattr(tv_mod, "fit_encoder", spy)
     run = fit(digits, method="timevis", epochs=[5, 6, 7, 8], cache_dir=tmp_path, progress=False, **kw)
     assert starts and starts[0] >= 100
     assert all(np.isfinite(run.embedding(e)).all() for e in run.epochs)
