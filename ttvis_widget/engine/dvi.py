@@ -118,7 +118,7 @@ class DVI(ParametricMixin, Projector):
         if epoch not in self.models_:
             m = VisModel(self.dynamics_.dim, self.hidden)
             m.load_state_dict(self.ck_.load_torch(f"models/epoch_{epoch}"))
-            self.models_[epoch] = m.to(self.device_).eval()
+            self.models_[epoch] = m.to(self.device_).train(False)
         return self.models_[epoch]
 
     def load(self, dynamics, epochs, checkpoints):

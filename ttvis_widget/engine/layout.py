@@ -134,7 +134,7 @@ def fit_encoder(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int,
             fits.append(float(lf.detach()))
         if on_step is not None:
             on_step(step + 1, opt)
-    model.eval()
+    model.train(False)
     return {"steps": int(steps), "fit": float(np.mean(fits)) if fits else float("nan"), "optimizer": opt}
 
 
@@ -148,7 +148,7 @@ def fit_decoder(model, nodes: torch.Tensor, *, steps: int, batch: int = 1024, lr
     dev = nodes.device
     n = len(nodes)
     with torch.no_grad():
-        model.eval()
+        model.train(False)
         Y = torch.cat([model.encoder(nodes[s:s + 65536]) for s in range(0, n, 65536)], 0)
     opt = optimizer or torch.optim.Adam(model.decoder.parameters(), lr=lr)
     cdf = _sampler(n, weights, dev)
@@ -177,7 +177,7 @@ def fit_decoder(model, nodes: torch.Tensor, *, steps: int, batch: int = 1024, lr
             recs.append(float(lrec.detach()))
         if on_step is not None:
             on_step(step + 1, opt)
-    model.eval()
+    model.train(False)
     return {"steps": int(steps), "recon": float(np.mean(recs)) if recs else float("nan"), "optimizer": opt}
 
 
@@ -211,5 +211,5 @@ def fit_joint(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int, b
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    model.eval()
+    model.train(False)
     return {"steps": int(steps)}

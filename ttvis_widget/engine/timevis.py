@@ -81,7 +81,7 @@ class TimeVis(ParametricMixin, Projector):
         if None not in self.models_:
             m = VisModel(self.dynamics_.dim, self.hidden)
             m.load_state_dict(self.ck_.load_torch("models/timevis"))
-            self.models_[None] = m.to(self.device_).eval()
+            self.models_[None] = m.to(self.device_).train(False)
         return self.models_[None]
 
     def load(self, dynamics, epochs, checkpoints):
@@ -208,7 +208,7 @@ class TimeVis(ParametricMixin, Projector):
         return self._finish(model, eps, reps, dev, ck, timer, res, h, E, n, on_epoch)
 
     def _finish(self, model, eps, reps, dev, ck, timer, res, h, E, n, on_epoch):
-        self.models_[None] = model.eval()
+        self.models_[None] = model.train(False)
         self.timings_["graph_s"] = timer.t.get("graph_s", 0.0)
         self.timings_["train_s"] = timer.t.get("train_s", 0.0)
         self.timings_.update({k: timer.t[k] for k in ("knn_s", "fuzzy_s", "temporal_s") if k in timer.t})

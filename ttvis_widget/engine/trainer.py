@@ -74,7 +74,7 @@ def train_edges(model, X: torch.Tensor, sampler, *, a: float, b: float, max_step
             if step >= min_steps and bad >= patience:
                 stopped = True
                 break
-    model.eval()
+    model.train(False)
     last = hist[-1] if hist else (float(np.mean(block or [np.nan])), float(np.mean(block_u or [np.nan])),
                                   float(np.mean(block_r or [np.nan])))
     return {"steps": step, "loss": last[0], "umap": last[1], "recon": last[2], "stopped_early": stopped,
