@@ -286,6 +286,14 @@ def test_umap_baselines(digits, tmp_path, method):
         assert run.embedding(e).shape == (digits.n_samples, 2) and np.isfinite(run.embedding(e)).all()
     with pytest.raises(NotImplementedError):
         run.inverse(8, np.zeros((1, 2), np.float32))
+    if method == "umap":  # border points placed by UMAP's transform, so BNN@k can be scored
+        B, xy = run.border_points(8), run.border_embedding(8)
+        assert len(B) > 0 and xy.shape == (len(B), 2) and np.isfinite(xy).all()
+        lo, hi = run.embedding(8).min(0), run.embedding(8).max(0)
+        assert ((xy >= lo - 1) & (xy <= hi + 1)).all()  # placed among the samples, not far away
+    else:
+        with pytest.raises(NotImplementedError, match="cannot place border points"):
+            run.border_embedding(8)
 
 
 def test_layout_negatives_uniform_and_cross_prediction_weights():

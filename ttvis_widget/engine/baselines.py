@@ -102,8 +102,10 @@ class UMAPBaseline(Projector):
     has_inverse = False
 
     def __init__(self, seed: int = 0, device: str = "auto", progress: bool = False, n_neighbors: int = 15,
-                 min_dist: float = 0.1, n_epochs: int | None = None, deterministic: bool = False):
+                 min_dist: float = 0.1, n_epochs: int | None = None, deterministic: bool = False,
+                 embed_borders: bool = True):
         super().__init__(seed=seed, device=device, progress=progress)
+        self.embed_borders = embed_borders  # transform the border set too (for BNN@k), when a head is recorded
         self.n_neighbors = n_neighbors
         self.min_dist = min_dist
         self.n_epochs = n_epochs
@@ -126,12 +128,29 @@ class UMAPBaseline(Projector):
             model = umap.UMAP(n_neighbors=self.n_neighbors, min_dist=self.min_dist, n_epochs=self.n_epochs, **kw)
             emb = model.fit_transform(dynamics.representation(e)).astype(np.float32)
             dt = time.perf_counter() - t0
+            if self.embed_borders:
+                self._embed_borders(model, dynamics, e, ck)
             ck.save_embedding(e, emb)
             self.timings_["train_s"] += dt
             self.timings_["epochs"][str(e)] = {"train_s": dt}
             if on_epoch is not None:
                 on_epoch(e, emb, {"train_s": dt})
         return self
+
+    def _embed_borders(self, model, dynamics, e, ck):
+        """Place this epoch's border set with the fitted UMAP's ``transform`` (as the papers placed new points),
+        so that BNN@k can be scored for UMAP too. Stored next to the embedding; the model itself is not kept."""
+        from .borders import generate_border_points
+
+        name = f"borders/epoch_{e}"
+        if ck.has_npz(name):
+            pts = ck.load_npz(name)["points"].astype(np.float32)
+        else:
+            pts = generate_border_points(dynamics, e, seed=self.seed)
+            if pts is None or not len(pts):
+                return
+            ck.save_npz(name, {"points": pts})
+        ck.save_npz(f"border_embedding/epoch_{e}", {"xy": model.transform(pts).astype(np.float32)})
 
     def inverse_transform(self, epoch, xy):
         raise NotImplementedError(

@@ -174,6 +174,19 @@ class VisRun:
         self._ck.save_npz(name, {"points": pts})
         return pts
 
+    def border_embedding(self, epoch) -> np.ndarray:
+        """2-D positions of ``border_points(epoch)``: stored at fit time (UMAP: its ``transform``) or projected
+        now by a parametric method. Raises NotImplementedError for methods that cannot place new points."""
+        e = self._check_epoch(epoch)
+        name = f"border_embedding/epoch_{e}"
+        if self._ck.has_npz(name):
+            return self._ck.load_npz(name)["xy"].astype(np.float32)
+        pts = self.border_points(e)
+        try:
+            return self.transform(e, pts)
+        except NotImplementedError as err:
+            raise NotImplementedError(f"method {self.method!r} cannot place border points: {err}") from err
+
     # metrics -----------------------------------------------------------------------------------------
     def metrics(self, **kw):
         from ..metrics import evaluate_run
