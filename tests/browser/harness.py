@@ -184,7 +184,9 @@ class JupyterServer:
 
     def page_url(self, name: str, ui: str | None = None) -> str:
         ui = ui or self.kind
-        return f"{self.url}/lab/tree/{name}" if ui == "lab" else f"{self.url}/notebooks/{name}"
+        # ?reset: start Lab from an empty workspace, so a tab restored from an earlier test cannot become the
+        # current widget (and receive "Run All") instead of the notebook we open
+        return f"{self.url}/lab/tree/{name}?reset" if ui == "lab" else f"{self.url}/notebooks/{name}"
 
     def kernel_id(self, notebook: str, timeout: float = 60.0) -> str:
         deadline = time.monotonic() + timeout
@@ -293,11 +295,12 @@ def open_notebook(page, server: JupyterServer, name: str, ui: str | None = None,
     page.goto(server.page_url(name, ui), wait_until="domcontentloaded", timeout=timeout * 1000)
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=timeout * 1000)
     page.wait_for_function(
-        """() => { const w = window.jupyterapp.shell.currentWidget;
+        """(name) => { const w = window.jupyterapp.shell.currentWidget;
                    const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
                    return !!(k && k.connectionStatus === 'connected' && k.status === 'idle'
+                             && w.context && w.context.path === name
                              && w.content && w.content.widgets && w.content.widgets.length > 0); }""",
-        timeout=timeout * 1000)
+        arg=name, timeout=timeout * 1000)
 
 
 def run_all_cells(page, timeout: float = 30.0) -> str:
@@ -457,6 +460,10 @@ def open_widget_notebook(page, server: JupyterServer, name: str, cells: list[str
         errs = notebook_errors(page)
         root = page.evaluate("() => { const r = document.querySelector('.ttvis-root');"
                              " return r ? r.outerHTML.slice(0, 1500) : null; }")
+        try:
+            save_artifact(f"not-ready-{Path(name).stem}-page.png", page.screenshot(type="png", full_page=True))
+        except Exception:  # noqa: BLE001 - diagnostics only
+            pass
         raise HarnessError(f"widget did not become ready ({type(e).__name__}); notebook errors: {errs}; "
                            f".ttvis-root: {root}") from None
     return {"opened_s": t1 - t0, "ready_s": time.monotonic() - t0, "run_all": how}
