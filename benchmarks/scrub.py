@@ -188,9 +188,8 @@ def measure(server, browser, n: int, n_epochs: int, seconds: float, step: float,
         k = server.kernel(name)
         try:
             kinfo = k.eval("{'make_s': make_s, 'nominal': __import__('ttvis_widget.widget.transport', fromlist=['x'])"
-                           ".bytes_per_point_epoch(w.payload.has_pred), 'payload_bytes': int(w.payload.positions.nbytes"
-                           " + (0 if w.payload.predictions is None else w.payload.predictions.nbytes"
-                           " + w.payload.confidence.nbytes))}")
+                           ".bytes_per_point_epoch(w.payload.has_pred), 'payload_bytes': int(sum(a.nbytes for k_ in"
+                           " range(len(w.payload.epochs)) for a in w.payload.epoch(k_) if a is not None))}")
             stats = page.evaluate("(sel) => { const h = document.querySelector(sel).__ttvis;"
                                   " return h.transportStats || h.stats || null; }", harness.CANVAS)
             view_t = page.evaluate("(sel) => document.querySelector(sel).__ttvis.timings || {}", harness.CANVAS)
