@@ -49,8 +49,24 @@ class ParametricMixin:
 
     has_inverse = True
 
-    def _model_for(self, epoch):
+    def _model_key(self, epoch):
+        """(key in ``self.models_``, checkpoint name) of the model that projects ``epoch``."""
         raise NotImplementedError
+
+    def _model_for(self, epoch):
+        key, name = self._model_key(epoch)
+        if key not in self.models_:
+            m = VisModel(self.dynamics_.dim, self.hidden)
+            m.load_state_dict(self.ck_.load_torch(name))
+            self.models_[key] = m.to(self.device_).train(False)
+        return self.models_[key]
+
+    def load(self, dynamics, epochs, checkpoints):
+        super().load(dynamics, epochs, checkpoints)
+        self.ck_ = checkpoints
+        self.device_ = resolve_device(self.device)
+        self.models_ = {}
+        return self
 
     def transform(self, epoch, reps):
         m = self._model_for(int(epoch))
@@ -114,19 +130,8 @@ class DVI(ParametricMixin, Projector):
             torch.manual_seed(self.seed)
             return VisModel(dim, self.hidden)
 
-    def _model_for(self, epoch):
-        if epoch not in self.models_:
-            m = VisModel(self.dynamics_.dim, self.hidden)
-            m.load_state_dict(self.ck_.load_torch(f"models/epoch_{epoch}"))
-            self.models_[epoch] = m.to(self.device_).train(False)
-        return self.models_[epoch]
-
-    def load(self, dynamics, epochs, checkpoints):
-        super().load(dynamics, epochs, checkpoints)
-        self.ck_ = checkpoints
-        self.device_ = resolve_device(self.device)
-        self.models_ = {}
-        return self
+    def _model_key(self, epoch):
+        return epoch, f"models/epoch_{epoch}"
 
     def _graph(self, X, e, dyn, dev, timer):
         with timer("knn_s"):

@@ -138,6 +138,21 @@ def fit_encoder(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int,
     return {"steps": int(steps), "fit": float(np.mean(fits)) if fits else float("nan"), "optimizer": opt}
 
 
+
+def _decoder_extras(model, xr, ids, head, lambda_pred, target_logp, pred_loss, extra_loss):
+    """Loss terms shared by the decoder and joint fits: KL(head(h) || head(decoded)) weighted by
+    ``lambda_pred``, an optional per-sample prediction loss and an optional extra term (e.g. DVI's drift)."""
+    loss = 0.0
+    if head is not None and lambda_pred > 0:
+        logq = torch.log_softmax(head(model.denormalize(xr)), 1)
+        tp = target_logp[ids]
+        loss = loss + lambda_pred * (tp.exp() * (tp - logq)).sum(1).mean()
+    if pred_loss is not None:
+        loss = loss + pred_loss(xr, ids)
+    if extra_loss is not None:
+        loss = loss + extra_loss()
+    return loss
+
 def fit_decoder(model, nodes: torch.Tensor, *, steps: int, batch: int = 1024, lr: float = 1e-2,
                 lambda_rec: float = 1.0, head=None, lambda_pred: float = 0.0, target_logp=None,
                 pred_loss=None, generator=None, weights=None, extra_loss=None, optimizer=None,
@@ -162,14 +177,7 @@ def fit_decoder(model, nodes: torch.Tensor, *, steps: int, batch: int = 1024, lr
         xr = model.decoder(Y[ids])
         lrec = ((xr - x) ** 2).mean()
         loss = lambda_rec * lrec
-        if head is not None and lambda_pred > 0:
-            logq = torch.log_softmax(head(model.denormalize(xr)), 1)
-            tp = target_logp[ids]
-            loss = loss + lambda_pred * (tp.exp() * (tp - logq)).sum(1).mean()
-        if pred_loss is not None:
-            loss = loss + pred_loss(xr, ids)
-        if extra_loss is not None:
-            loss = loss + extra_loss()
+        loss = loss + _decoder_extras(model, xr, ids, head, lambda_pred, target_logp, pred_loss, extra_loss)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -200,14 +208,7 @@ def fit_joint(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int, b
         y = model.encoder(x)
         xr = model.decoder(y)
         loss = lambda_fit * ((y - target[ids]) ** 2).sum(1).mean() + lambda_rec * ((xr - x) ** 2).mean()
-        if head is not None and lambda_pred > 0:
-            logq = torch.log_softmax(head(model.denormalize(xr)), 1)
-            tp = target_logp[ids]
-            loss = loss + lambda_pred * (tp.exp() * (tp - logq)).sum(1).mean()
-        if pred_loss is not None:
-            loss = loss + pred_loss(xr, ids)
-        if extra_loss is not None:
-            loss = loss + extra_loss()
+        loss = loss + _decoder_extras(model, xr, ids, head, lambda_pred, target_logp, pred_loss, extra_loss)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

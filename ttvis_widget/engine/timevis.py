@@ -77,19 +77,8 @@ class TimeVis(ParametricMixin, Projector):
         self.decoder_batch = decoder_batch
         self.joint_steps = joint_steps
 
-    def _model_for(self, epoch):
-        if None not in self.models_:
-            m = VisModel(self.dynamics_.dim, self.hidden)
-            m.load_state_dict(self.ck_.load_torch("models/timevis"))
-            self.models_[None] = m.to(self.device_).train(False)
-        return self.models_[None]
-
-    def load(self, dynamics, epochs, checkpoints):
-        super().load(dynamics, epochs, checkpoints)
-        self.ck_ = checkpoints
-        self.device_ = resolve_device(self.device)
-        self.models_ = {}
-        return self
+    def _model_key(self, epoch):
+        return None, "models/timevis"  # one model projects every epoch
 
     # graph ----------------------------------------------------------------------------------------
     def _complex(self, reps, sel, dev, timer):
