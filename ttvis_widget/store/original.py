@@ -617,6 +617,16 @@ class _PerEpochFiles(_OriginalBase):
         return _open_npy(p, f"prediction of epoch {epoch}"), p
 
 
+def _optional_json_object(path: Path, what: str, problem: str) -> dict:
+    """The JSON object in ``path`` ({} when the file is absent); anything else is a TrainingDynamicsError."""
+    if not path.exists():
+        return {}
+    obj = read_lenient_json(path, what)
+    if not isinstance(obj, dict):
+        raise TrainingDynamicsError(path, problem)
+    return obj
+
+
 def _int_stems(folder: Path, suffix: str) -> list[int]:
     return [int(p.name[: -len(suffix)]) for p in folder.iterdir()
             if p.is_file() and p.name.endswith(suffix) and p.name[: -len(suffix)].isdigit()]
@@ -633,11 +643,7 @@ class EraBDynamics(_PerEpochFiles):
         ds = root / "dataset"
         self.model_py = root / "model.py"
         cfg_path = root / "config.json"
-        cfg = {}
-        if cfg_path.exists():
-            cfg = read_lenient_json(cfg_path, "config.json")
-            if not isinstance(cfg, dict):
-                raise TrainingDynamicsError(cfg_path, "expected a JSON object")
+        cfg = _optional_json_object(cfg_path, "config.json", "expected a JSON object")
         dcfg = cfg.get("dataset") if isinstance(cfg.get("dataset"), dict) else cfg
         if dcfg.get("classes") is not None:
             if not isinstance(dcfg["classes"], list):
@@ -701,12 +707,8 @@ class EraCDynamics(_PerEpochFiles):
         super().__init__(root, trust_model_code, allow_gaps)
         ds = root / "dataset"
         self.model_py = root / "scripts" / "model.py"
-        info = {}
         info_p = ds / "info.json"
-        if info_p.exists():
-            info = read_lenient_json(info_p, "dataset info")
-            if not isinstance(info, dict):
-                raise TrainingDynamicsError(info_p, "expected a JSON object with classes and model")
+        info = _optional_json_object(info_p, "dataset info", "expected a JSON object with classes and model")
         if info.get("classes") is not None:
             if not isinstance(info["classes"], list):
                 raise TrainingDynamicsError(info_p, '"classes" must be a list of class names')
