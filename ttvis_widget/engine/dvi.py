@@ -5,10 +5,11 @@ high-dimensional neighbour-preserving rate between epochs t−1 and t, exact kNN
 (layout.py explains why: the direct edge-sampled optimisation of the encoder stalled at NN@15 ≈ 0.16 on the
 Fashion-MNIST demo where umap-learn reaches 0.30):
 1. L_umap over free 2-D positions of all nodes (uniform negatives), started from PCA at the first epoch and
-   from the previous model's encoding of the new representations afterwards (continuity);
-2. the encoder regressed on those positions with small batches, + λ2·ν_t·‖θ_f − θ_f,t−1‖²;
+   afterwards from the previous epoch's layout for the samples (continuity; ``layout_init="encoder"``: from the
+   previous encoder's output) and the previous encoder's output for the new border points;
+2. the encoder (whitened input, see models.py) regressed on those positions, + λ2·ν_t·‖θ_f − θ_f,t−1‖²;
 3. the decoder trained as the encoder's inverse (L_rec, + λ_pred·KL below, + λ2·ν_t·‖θ_g − θ_g,t−1‖²) on the
-   frozen encoder output.
+   frozen encoder output, then a short joint pass.
 Sample-sample edges whose endpoints are predicted differently get ``cross_pred_weight`` × their weight. Edges: the epoch's spatial UMAP complex over
 all samples plus the boundary-wise complex of border points (borders.py), whose share of the sampled edges is
 ``border_share``. One state_dict per epoch (``models/epoch_<e>.pt``); a killed fit resumes after the last
@@ -16,9 +17,15 @@ finished epoch.
 
 Addition to the original: with a recorded head, λ_pred·KL(p(h) ‖ p(g(f(h)))) on reconstructed nodes (border
 points included) makes the decoder preserve the subject model's prediction (PPR, territories); set
-``lambda_pred=0`` for the original loss. ``lambda_temporal`` defaults to 1e-3 (the original used 0.3–1): the
-penalty is a *sum* over all parameters; on digits λ2 ≥ 0.1 pins the decoder so that PPR falls below 0.9 in
-later epochs, and on the Fashion-MNIST demo 0.01 holds the encoder back (NN@15 0.18 vs 0.22 at epochs 2–3).
+``lambda_pred=0`` for the original loss. The temporal term is applied decoupled from Adam (layout.Anchor:
+θ ← θ − lr·2·λ2·ν_t·(θ − θ_{t−1}) after each step): added to the gradient, Adam's per-parameter normalisation
+made even λ2 = 1e-4 cost 0.02-0.03 NN@15 in epochs 2-3 of the demo; decoupled, λ2 = 1e-2 (default) costs
+nothing measurable there. The original used λ2 = 0.3–1 on a loss whose scale differs from ours.
+
+Training costs (forward passes under bfloat16 autocast where the hardware has it, base.amp_dtype) and the
+defaults were measured on the Fashion-MNIST demo (12k × 128) on 2 CPU cores; see benchmarks/fit_speed.py.
+Border points cost neighbourhood fidelity (layout NN@15 0.29 vs 0.31 with ``border_share`` 0.15; the encoder
+0.28 vs 0.29), so they enter the encoder regression at ``border_fit_weight`` (0.3) of a sample's weight.
 """
 from __future__ import annotations
 
@@ -28,9 +35,9 @@ import numpy as np
 import torch
 
 from . import graph as G
-from .base import DEFAULT_THREADS, Checkpoints, Projector, Timer, resolve_device, torch_threads
-from .layout import cross_prediction_weights, fit_decoder, fit_encoder, fit_joint, pca_init, umap_layout
-from .losses import find_ab_params, param_distance
+from .base import DEFAULT_THREADS, Checkpoints, Projector, Timer, amp_dtype, resolve_device, torch_threads
+from .layout import Anchor, cross_prediction_weights, fit_decoder, fit_encoder, fit_joint, pca_init, umap_layout
+from .losses import find_ab_params
 from .models import VisModel, decode_numpy, encode_numpy
 
 
@@ -81,15 +88,16 @@ class DVI(ParametricMixin, Projector):
     name = "dvi"
 
     def __init__(self, seed: int = 0, device: str = "auto", progress: bool = False, n_neighbors: int = 15,
-                 hidden=None, lambda_rec: float = 1.0, lambda_temporal: float = 1e-3, borders: bool = True,
+                 hidden=None, lambda_rec: float = 1.0, lambda_temporal: float = 1e-2, borders: bool = True,
                  border_share: float = 0.15, border_fraction: float = 0.1, min_dist: float = 0.1,
                  spread: float = 1.0, negative_sample_rate: int = 5, lambda_pred: float = 3.0,
                  cross_pred_weight: float = 0.1, layout_steps_first: int = 1000, layout_steps: int = 300,
                  layout_batch: int = 8192, layout_lr: float = 0.1, layout_lr_warm: float = 0.05,
-                 encoder_steps_first: int = 6000, encoder_steps: int = 2500, encoder_batch: int = 256,
-                 encoder_lr: float = 1e-2, decoder_steps_first: int = 600, decoder_steps: int = 300,
+                 encoder_steps_first: int = 3000, encoder_steps: int = 2000, encoder_batch: int = 512,
+                 encoder_lr: float = 2e-2, encoder_lr_warm: float = 2e-2, decoder_steps_first: int = 600, decoder_steps: int = 300,
                  decoder_batch: int = 1024, decoder_lr: float = 1e-2, joint_steps: int = 300,
-                 joint_lr: float = 2e-3, prune_epochs: int = 200,
+                 joint_lr: float = 2e-3, prune_epochs: int = 200, whiten: bool = True,
+                 layout_init: str = "previous", border_fit_weight: float = 0.3, amp: bool = True,
                  graph_backend: str = "numpy", exact_knn_max: int = G.EXACT_MAX, num_threads: int | None = DEFAULT_THREADS):
         super().__init__(seed=seed, device=device, progress=progress)
         self.n_neighbors = n_neighbors
@@ -113,6 +121,7 @@ class DVI(ParametricMixin, Projector):
         self.encoder_steps = encoder_steps
         self.encoder_batch = encoder_batch
         self.encoder_lr = encoder_lr
+        self.encoder_lr_warm = encoder_lr_warm
         self.decoder_steps_first = decoder_steps_first
         self.decoder_steps = decoder_steps
         self.decoder_batch = decoder_batch
@@ -120,6 +129,12 @@ class DVI(ParametricMixin, Projector):
         self.joint_steps = joint_steps
         self.joint_lr = joint_lr
         self.prune_epochs = prune_epochs
+        self.whiten = whiten
+        if layout_init not in ("previous", "encoder"):
+            raise ValueError(f"layout_init must be 'previous' or 'encoder', not {layout_init!r}")
+        self.layout_init = layout_init
+        self.border_fit_weight = border_fit_weight
+        self.amp = amp
         self.graph_backend = graph_backend
         self.exact_knn_max = exact_knn_max
         self.num_threads = num_threads
@@ -174,12 +189,14 @@ class DVI(ParametricMixin, Projector):
         model = self._new_model(dynamics.dim).to(dev)
         prev_params = None
         prev_knn = None
+        prev_layout = None
         self.timings_ = {"graph_s": 0.0, "jit_s": 0.0, "train_s": 0.0, "epochs": {}}
         for i, e in enumerate(self.epochs_):
             if ck.has_embedding(e) and ck.has(f"models/epoch_{e}"):  # finished before (resume)
                 model.load_state_dict(ck.load_torch(f"models/epoch_{e}"))
                 prev_params = {k: v.detach().clone() for k, v in model.named_parameters()}
                 prev_knn = ck.load_npz(f"state/knn_{e}")["idx"] if ck.has_npz(f"state/knn_{e}") else None
+                prev_layout = ck.load_npz(f"state/layout_{e}")["Y"] if ck.has_npz(f"state/layout_{e}") else None
                 if prev_knn is None and i + 1 < len(self.epochs_):
                     prev_knn = G.knn(dynamics.representation(e), self.n_neighbors, exact_max=self.exact_knn_max,
                                      device=dev)[0]
@@ -194,23 +211,36 @@ class DVI(ParametricMixin, Projector):
                 nodes = Xt if B is None else torch.cat([Xt, torch.from_numpy(B).to(dev)], 0)
                 nodes = model.normalize(nodes).contiguous()
                 first = prev_params is None
+                if self.whiten:
+                    model.encoder.rewhiten(nodes[:len(X)])  # same function, re-conditioned first layer
+                    if prev_params is not None:  # the anchor refers to the same function, new coordinates
+                        prev_params.update({k: v.detach().clone() for k, v in model.named_parameters()
+                                            if k.startswith("encoder.")})
                 w = cross_prediction_weights(dynamics, e, h, t, w, len(X), self.cross_pred_weight)
                 with torch.no_grad():
                     init = pca_init(nodes) if first else model.encoder(nodes)
+                    if not first and self.layout_init == "previous" and prev_layout is not None \
+                            and len(prev_layout) == len(X):
+                        init[:len(X)] = torch.from_numpy(prev_layout).to(dev)
                 Y = umap_layout(h, t, w, len(nodes), init, a=a, b=b,
                                 steps=self.layout_steps_first if first else self.layout_steps,
                                 batch=self.layout_batch, lr=self.layout_lr if first else self.layout_lr_warm,
                                 negative_sample_rate=self.negative_sample_rate, generator=gen, device=dev)
                 nu = None
-                enc_extra = dec_extra = None
+                enc_anchor = dec_anchor = None
                 if prev_params is not None and self.lambda_temporal > 0:
                     nu = float(G.neighbour_preserving_rate(prev_knn, idx).mean()) if prev_knn is not None else 1.0
                     coef = self.lambda_temporal * nu
-                    ref = prev_params
-                    enc_extra = lambda: coef * param_distance(model, ref, "encoder.")  # noqa: E731
-                    dec_extra = lambda: coef * param_distance(model, ref, "decoder.")  # noqa: E731
+                    enc_anchor = Anchor.for_prefix(model, prev_params, "encoder.", coef)
+                    dec_anchor = Anchor.for_prefix(model, prev_params, "decoder.", coef)
+                amp = amp_dtype(dev, self.amp)
+                lw = None
+                if B is not None and self.border_fit_weight != 1.0:
+                    lw = torch.ones(len(nodes), device=dev)
+                    lw[len(X):] = self.border_fit_weight
                 res = fit_encoder(model, nodes, Y, steps=self.encoder_steps_first if first else self.encoder_steps,
-                                  batch=self.encoder_batch, lr=self.encoder_lr, extra_loss=enc_extra, generator=gen)
+                                  batch=self.encoder_batch, lr=self.encoder_lr if first else self.encoder_lr_warm,
+                                  anchor=enc_anchor, generator=gen, loss_weights=lw, amp=amp)
                 head_mod, tlogp = None, None
                 hd = dynamics.head(e)
                 if hd is not None and self.lambda_pred > 0:
@@ -220,17 +250,20 @@ class DVI(ParametricMixin, Projector):
                 rdec = fit_decoder(model, nodes, steps=self.decoder_steps_first if first else self.decoder_steps,
                                    batch=self.decoder_batch, lr=self.decoder_lr, lambda_rec=self.lambda_rec,
                                    head=head_mod, lambda_pred=self.lambda_pred, target_logp=tlogp,
-                                   extra_loss=dec_extra, generator=gen)
+                                   anchor=dec_anchor, generator=gen, amp=amp)
                 if self.joint_steps > 0:
                     fit_joint(model, nodes, Y, steps=self.joint_steps, lr=self.joint_lr, lambda_rec=self.lambda_rec,
-                              head=head_mod, lambda_pred=self.lambda_pred, target_logp=tlogp, generator=gen)
+                              head=head_mod, lambda_pred=self.lambda_pred, target_logp=tlogp, generator=gen,
+                              amp=amp)
                 emb = encode_numpy(model, X, dev)
             prev_params = {k: v.detach().clone() for k, v in model.named_parameters()}
             prev_knn = idx
+            prev_layout = Y[:len(X)].cpu().numpy()
             state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             if B is not None:
                 ck.save_npz(f"borders/epoch_{e}", {"points": B})
             ck.save_npz(f"state/knn_{e}", {"idx": idx.astype(np.int32)})
+            ck.save_npz(f"state/layout_{e}", {"Y": prev_layout})
             ck.save_torch(f"models/epoch_{e}", state)
             ck.save_embedding(e, emb)  # last: its presence marks the epoch as finished
             info = {"graph_s": timer.t.get("graph_s", 0.0), "train_s": timer.t.get("train_s", 0.0),

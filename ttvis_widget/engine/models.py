@@ -3,6 +3,12 @@ outputs, algorithms.md §1.1), sized from D and overridable.
 
 Inputs are centred and scaled by one scalar (buffers ``mu`` / ``scale``, saved with the weights) so that the
 reconstruction loss has the same scale whatever the magnitude of the representations; ``decode`` undoes it.
+
+The encoder also whitens its input (``WhitenedMLP``: a fixed [D, D] buffer before the first Linear). A CNN's
+penultimate features are badly conditioned (a few directions carry most of the variance), which slows the
+first layer's Adam steps; whitened, the same 2,500 regression steps of 256 samples on the Fashion-MNIST demo
+layout reach NN@15 0.26 instead of 0.21, and 6,000 reach 0.305 (the layout's own: 0.31). ``rewhiten`` swaps the
+buffer for new data and rewrites the first layer so that the encoded function is unchanged (warm starts).
 """
 from __future__ import annotations
 
@@ -12,13 +18,27 @@ import torch
 from torch import nn
 
 
-def default_hidden(dim: int) -> tuple[int, int]:
-    """Hidden widths from D: twice the power of two >= D clipped to [64, 256], twice (D=128 -> (256, 256)).
+def _pow2(dim: int) -> int:
+    return 2 ** math.ceil(math.log2(max(int(dim), 2)))
 
-    Width matters for how finely the encoder can follow a UMAP layout: regressed on the same layout of the
-    Fashion-MNIST demo, (128, 64) reaches NN@15 0.25, (256, 256) 0.29 (layout: 0.30)."""
-    h1 = int(min(256, max(64, 2 * 2 ** math.ceil(math.log2(max(int(dim), 2))))))
-    return h1, h1
+
+def default_hidden(dim: int) -> tuple[int, int]:
+    """Encoder widths from D: a wide first layer and a narrow second one, 4·pow2(D) clipped to [64, 512] then
+    an eighth of it (>= 32); D=128 -> (512, 64).
+
+    The first layer's width decides how finely the encoder can follow a UMAP layout: regressed on the same
+    Fashion-MNIST demo layout (NN@15 0.31) with whitened input, 2,500 steps of 256 reach 0.26 with (256, 256),
+    0.285 with (512, 64), 0.299 with (1024, 64) -- and the cost grows with D·h1 + h1·h2, so (512, 64) costs
+    what (256, 256) did."""
+    h1 = int(min(512, max(64, 4 * _pow2(dim))))
+    return h1, max(32, h1 // 8)
+
+
+def default_decoder_hidden(dim: int) -> tuple[int, int]:
+    """Decoder widths from D: 2·pow2(D) clipped to [64, 256], twice (D=128 -> (256, 256)); the decoder
+    reconstructs all D coordinates, so it keeps a wide last hidden layer."""
+    h = int(min(256, max(64, 2 * _pow2(dim))))
+    return h, h
 
 
 def _mlp(widths) -> nn.Sequential:
@@ -30,14 +50,52 @@ def _mlp(widths) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def whitening(X: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """[D, D] matrix W with cov(X @ W) ≈ I; eigenvalues below ``eps``·max are clamped (W stays invertible)."""
+    Xc = X - X.mean(0)
+    C = (Xc.T @ Xc) / max(len(X) - 1, 1)
+    ev, V = torch.linalg.eigh(C.double())
+    ev = ev.clamp_min(float(ev.max()) * eps).clamp_min(1e-30)
+    return (V / ev.sqrt()).to(X.dtype)
+
+
+class WhitenedMLP(nn.Sequential):
+    """An MLP whose input is first multiplied by the buffer ``white`` (identity until ``rewhiten``)."""
+
+    def __init__(self, widths):
+        super().__init__(*_mlp(widths))
+        self.register_buffer("white", torch.eye(int(widths[0])))
+
+    def forward(self, x):
+        return super().forward(x @ self.white)
+
+    @torch.no_grad()
+    def rewhiten(self, X: torch.Tensor, max_rows: int = 50000, generator=None) -> None:
+        """Whiten for the rows of X (at most ``max_rows`` of them, drawn at random) keeping f(x) unchanged:
+        x W_old A^T = x W_new (W_new^{-1} W_old A^T)."""
+        if len(X) > max_rows:
+            X = X[torch.randperm(len(X), generator=generator, device=X.device)[:max_rows]]
+        new = whitening(X.float())
+        first = self[0]
+        m = torch.linalg.solve(new.double(), self.white.double()) @ first.weight.double().T
+        first.weight.copy_(m.T.to(first.weight.dtype))
+        self.white.copy_(new)
+
+
 class VisModel(nn.Module):
     def __init__(self, dim: int, hidden=None):
+        """``hidden``: encoder widths, mirrored for the decoder; default: ``default_hidden`` for the encoder and
+        ``default_decoder_hidden`` (mirrored) for the decoder."""
         super().__init__()
-        hidden = tuple(int(h) for h in (hidden or default_hidden(dim)))
         self.dim = int(dim)
-        self.hidden = hidden
-        self.encoder = _mlp((self.dim, *hidden, 2))
-        self.decoder = _mlp((2, *hidden[::-1], self.dim))
+        if hidden:
+            enc = dec = tuple(int(h) for h in hidden)
+        else:
+            enc, dec = default_hidden(dim), default_decoder_hidden(dim)
+        self.hidden = enc
+        self.decoder_hidden = dec
+        self.encoder = WhitenedMLP((self.dim, *enc, 2))
+        self.decoder = _mlp((2, *dec[::-1], self.dim))
         self.register_buffer("mu", torch.zeros(self.dim))
         self.register_buffer("scale", torch.ones(()))
 

@@ -96,12 +96,28 @@ def colorize(classes: np.ndarray, margin: np.ndarray, n_classes: int) -> np.ndar
     return out
 
 
+def _fast_decode():
+    """bfloat16 autocast for the grid's decoder pass on a CPU that has native bf16 matrix products (the
+    decoder is the whole cost: 512² pixels through a (2, 256, 256, 128) MLP took 1.0 s in float32 and
+    0.6 s in bfloat16 on 2 cores; the recorded head still classifies in float32)."""
+    import contextlib
+
+    import torch
+
+    from .base import amp_dtype
+
+    dt = amp_dtype("cpu")
+    return torch.autocast("cpu", dtype=dt) if dt is not None else contextlib.nullcontext()
+
+
 def _head_territory(run, epoch, resolution, head) -> Territory:
     pts = grid_points(run.bounds, resolution)
     logits = np.empty((len(pts), head.n_classes), np.float32)
     bs = 131072
-    for s in range(0, len(pts), bs):
-        logits[s:s + bs] = head(run.inverse(epoch, pts[s:s + bs]))
+    with _fast_decode():
+        xr = [run.inverse(epoch, pts[s:s + bs]) for s in range(0, len(pts), bs)]
+    for s, x in zip(range(0, len(pts), bs), xr):
+        logits[s:s + bs] = head(x)
     r = int(resolution)
     classes = logits.argmax(1).astype(np.int16).reshape(r, r)
     margin = logit_margin(logits).reshape(r, r)

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 import torch
 
 from . import graph as G
-from .base import DEFAULT_THREADS, Checkpoints, Projector, Timer, resolve_device, torch_threads
+from .base import DEFAULT_THREADS, Checkpoints, Projector, Timer, amp_dtype, resolve_device, torch_threads
 from .dvi import ParametricMixin
 from .layout import cross_prediction_weights, fit_decoder, fit_encoder, fit_joint, pca_init, umap_layout
 from .losses import find_ab_params
@@ -40,9 +40,9 @@ class TimeVis(ParametricMixin, Projector):
                  max_samples: int | None = None, checkpoint_every: int = 100, exact_knn_max: int = G.EXACT_MAX,
                  num_threads: int | None = DEFAULT_THREADS, mode: str = "layout", cross_pred_weight: float = 0.1,
                  layout_steps_first: int = 1000, layout_steps: int = 300, layout_joint_steps: int = 200,
-                 layout_batch: int = 8192, encoder_steps: int = 12000, encoder_batch: int = 256,
-                 encoder_lr: float = 1e-2, decoder_steps: int = 1000, decoder_batch: int = 1024,
-                 joint_steps: int = 300):
+                 layout_batch: int = 8192, encoder_steps: int = 8000, encoder_batch: int = 512,
+                 encoder_lr: float = 2e-2, decoder_steps: int = 1500, decoder_batch: int = 1024,
+                 joint_steps: int = 600, amp: bool = True):
         super().__init__(seed=seed, device=device, progress=progress)
         self.n_neighbors = n_neighbors
         self.temporal_k = temporal_k
@@ -76,6 +76,7 @@ class TimeVis(ParametricMixin, Projector):
         self.decoder_steps = decoder_steps
         self.decoder_batch = decoder_batch
         self.joint_steps = joint_steps
+        self.amp = amp
 
     def _model_key(self, epoch):
         return None, "models/timevis"  # one model projects every epoch
@@ -249,6 +250,8 @@ class TimeVis(ParametricMixin, Projector):
                                 batch=self.layout_batch * 2, lr=0.02, negative_sample_rate=self.negative_sample_rate,
                                 generator=gen, device=dev)
             ck.save_npz("state/timevis_layout", {"Y": T.cpu().numpy()})
+        if not ck.has("state/timevis_train"):  # a resumed state already carries its whitening
+            model.encoder.rewhiten(nodes, generator=gen)
         opt = torch.optim.Adam(model.encoder.parameters(), lr=self.encoder_lr)
         start = 0
         if ck.has("state/timevis_train"):
@@ -265,13 +268,14 @@ class TimeVis(ParametricMixin, Projector):
                     "optimizer": optimizer.state_dict(), "generator": gen.get_state(), "step": step})
                 self._after_checkpoint(step)
 
+        amp = amp_dtype(dev, self.amp)
         res = fit_encoder(model, nodes, T, steps=self.encoder_steps, batch=self.encoder_batch, lr=self.encoder_lr,
-                          generator=gen, optimizer=opt, start_step=start, on_step=on_step)
+                          generator=gen, optimizer=opt, start_step=start, on_step=on_step, amp=amp)
         rdec = fit_decoder(model, nodes, steps=self.decoder_steps, batch=self.decoder_batch,
-                           lambda_rec=self.lambda_rec, pred_loss=pred_loss, generator=gen)
+                           lambda_rec=self.lambda_rec, pred_loss=pred_loss, generator=gen, amp=amp)
         if self.joint_steps > 0:
             fit_joint(model, nodes, T, steps=self.joint_steps, lambda_rec=self.lambda_rec, pred_loss=pred_loss,
-                      generator=gen)
+                      generator=gen, amp=amp)
         return {"steps": res["steps"] + rdec["steps"], "loss": res["fit"] + self.lambda_rec * rdec["recon"]}
 
     def _after_checkpoint(self, step):  # hook (tests inject interruptions here)

@@ -1,0 +1,70 @@
+"""Small engine parts whose behaviour is known exactly: the encoder's input whitening and DVI's decoupled
+temporal anchor."""
+import torch
+
+from ttvis_widget.engine.layout import Anchor, fit_encoder
+from ttvis_widget.engine.models import VisModel, default_decoder_hidden, default_hidden, whitening
+
+
+def _skewed(n=600, d=12, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, d, generator=g) * torch.logspace(-2, 1, d)  # variances spanning 6 decades
+
+
+def test_whitening_gives_unit_covariance():
+    X = _skewed()
+    Z = (X - X.mean(0)) @ whitening(X, eps=1e-9)
+    C = torch.cov(Z.T)
+    assert torch.allclose(C, torch.eye(X.shape[1]), atol=1e-3)
+
+
+def test_rewhiten_keeps_the_encoded_function():
+    X = _skewed()
+    m = VisModel(X.shape[1])
+    with torch.no_grad():
+        before = m.encoder(X).clone()
+        m.encoder.rewhiten(X)
+        assert not torch.allclose(m.encoder.white, torch.eye(X.shape[1]))
+        assert torch.allclose(m.encoder(X), before, atol=1e-4)
+        m.encoder.rewhiten(X * 3 + 1)  # a second re-conditioning (new epoch) keeps it too
+        assert torch.allclose(m.encoder(X), before, atol=1e-4)
+    # the buffer travels with the weights
+    m2 = VisModel(X.shape[1])
+    m2.load_state_dict(m.state_dict())
+    with torch.no_grad():
+        assert torch.allclose(m2.encoder(X), before, atol=1e-4)
+
+
+def test_whitened_regression_fits_badly_conditioned_input_better():
+    X = _skewed(n=2000, d=16, seed=1)
+    Y = torch.tanh(X[:, :2] * 100) * 3  # depends only on the two tiny-variance (std 0.01) dims
+    errs = {}
+    for white in (False, True):
+        torch.manual_seed(0)
+        m = VisModel(16, hidden=(64, 32))
+        if white:
+            m.encoder.rewhiten(X)
+        res = fit_encoder(m, X, Y, steps=600, batch=256, lr=1e-2, generator=torch.Generator().manual_seed(0))
+        errs[white] = res["fit"]
+    assert errs[True] < 0.5 * errs[False], errs
+
+
+def test_anchor_pull_is_decoupled_and_proportional():
+    p = torch.nn.Parameter(torch.tensor([1.0, 10.0]))
+    ref = torch.zeros(2)
+    a = Anchor([p], [ref], coef=0.5)
+    a.pull(lr=0.1)  # theta <- theta - lr * 2 * coef * (theta - ref)
+    assert torch.allclose(p.detach(), torch.tensor([0.9, 9.0]))
+    assert abs(a.value() - 0.5 * (0.81 + 81.0)) < 1e-4
+    Anchor([p], [ref], coef=0.0).pull(lr=0.1)
+    assert torch.allclose(p.detach(), torch.tensor([0.9, 9.0]))
+
+
+def test_default_widths_follow_dimension():
+    assert default_hidden(128) == (512, 64) and default_decoder_hidden(128) == (256, 256)
+    assert default_hidden(8) == (64, 32) and default_decoder_hidden(8) == (64, 64)
+    m = VisModel(128)
+    assert [l.out_features for l in m.encoder if isinstance(l, torch.nn.Linear)] == [512, 64, 2]
+    assert [l.out_features for l in m.decoder if isinstance(l, torch.nn.Linear)] == [256, 256, 128]
+    m = VisModel(128, hidden=(32, 16))
+    assert [l.out_features for l in m.decoder if isinstance(l, torch.nn.Linear)] == [16, 32, 128]
