@@ -135,6 +135,15 @@ class Anchor:
         return self.coef * float(sum(((p - r) ** 2).sum() for p, r in zip(self.params, self.refs)))
 
 
+def _step(opt, loss, anchor: Anchor | None) -> None:
+    """One optimizer step, then the decoupled temporal anchor (if any) at the step's learning rate."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    if anchor is not None:
+        anchor.pull(opt.param_groups[0]["lr"])
+
+
 def fit_encoder(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int, batch: int = 256, lr: float = 1e-2,
                 extra_loss=None, generator=None, weights=None, min_lr_frac: float = 0.05, on_step=None,
                 optimizer=None, start_step: int = 0, anchor: Anchor | None = None, loss_weights=None,
@@ -162,11 +171,7 @@ def fit_encoder(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int,
         se = ((y.float() - target[ids]) ** 2).sum(1)
         lf = se.mean() if loss_weights is None else (se * loss_weights[ids]).mean()
         loss = lf if extra_loss is None else lf + extra_loss()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if anchor is not None:
-            anchor.pull(opt.param_groups[0]["lr"])
+        _step(opt, loss, anchor)
         if step >= steps - 100:
             fits.append(float(lf.detach()))
         if on_step is not None:
@@ -217,11 +222,7 @@ def fit_decoder(model, nodes: torch.Tensor, *, steps: int, batch: int = 1024, lr
         lrec = ((xr - x) ** 2).mean()
         loss = lambda_rec * lrec
         loss = loss + _decoder_extras(model, xr, ids, head, lambda_pred, target_logp, pred_loss, extra_loss)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if anchor is not None:
-            anchor.pull(opt.param_groups[0]["lr"])
+        _step(opt, loss, anchor)
         if step >= steps - 50:
             recs.append(float(lrec.detach()))
         if on_step is not None:
