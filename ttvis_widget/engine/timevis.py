@@ -165,12 +165,7 @@ class TimeVis(ParametricMixin, Projector):
         if self.mode == "layout":
             return self._finish(model, eps, reps, dev, ck, timer, res, h, E, n, on_epoch)
         with timer("train_s"):
-            if ck.has("state/timevis_train"):
-                st = ck.load_torch("state/timevis_train")
-                model.load_state_dict(st["model"])
-                opt.load_state_dict(st["optimizer"])
-                gen.set_state(st["generator"])
-                start = int(st["step"])
+            start = _resume_training(ck, model, opt, gen)
             sampler = G.EdgeSampler(h, t, w, device=dev, generator=gen)
 
             def on_block(step, optimizer):
@@ -253,13 +248,7 @@ class TimeVis(ParametricMixin, Projector):
         if not ck.has("state/timevis_train"):  # a resumed state already carries its whitening
             model.encoder.rewhiten(nodes, generator=gen)
         opt = torch.optim.Adam(model.encoder.parameters(), lr=self.encoder_lr)
-        start = 0
-        if ck.has("state/timevis_train"):
-            st = ck.load_torch("state/timevis_train")
-            model.load_state_dict(st["model"])
-            opt.load_state_dict(st["optimizer"])
-            gen.set_state(st["generator"])
-            start = int(st["step"])
+        start = _resume_training(ck, model, opt, gen)
 
         def on_step(step, optimizer):
             if self.checkpoint_every and step % self.checkpoint_every == 0 and step < self.encoder_steps:
@@ -305,6 +294,17 @@ class TimeVis(ParametricMixin, Projector):
             return lam * (tp.exp() * (tp - logq)).sum(1).mean()
 
         return pred_loss
+
+
+def _resume_training(ck, model, opt, gen) -> int:
+    """Restore model, optimizer and generator from ``state/timevis_train`` if present; the step to resume at."""
+    if not ck.has("state/timevis_train"):
+        return 0
+    st = ck.load_torch("state/timevis_train")
+    model.load_state_dict(st["model"])
+    opt.load_state_dict(st["optimizer"])
+    gen.set_state(st["generator"])
+    return int(st["step"])
 
 
 class _Sub:
