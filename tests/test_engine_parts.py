@@ -1,5 +1,6 @@
 """Small engine parts whose behaviour is known exactly: the encoder's input whitening and DVI's decoupled
 temporal anchor."""
+import numpy as np
 import torch
 
 from ttvis_widget.engine.layout import Anchor, fit_encoder
@@ -68,3 +69,42 @@ def test_default_widths_follow_dimension():
     assert [l.out_features for l in m.decoder if isinstance(l, torch.nn.Linear)] == [256, 256, 128]
     m = VisModel(128, hidden=(32, 16))
     assert [l.out_features for l in m.decoder if isinstance(l, torch.nn.Linear)] == [16, 32, 128]
+
+
+def test_umap_grad_equals_autograd_of_the_clamped_cross_entropy():
+    from ttvis_widget.engine.layout import umap_grad
+    from ttvis_widget.engine.losses import EPS, find_ab_params
+
+    a, b = find_ab_params(1.0, 0.1)
+    g = torch.Generator().manual_seed(0)
+    Y = torch.randn(50, 2, generator=g, dtype=torch.float64) * 3
+    Y[7] = Y[3] + 1e-4  # a near-coincident positive pair: q clamped at 1 - EPS, no gradient there
+    h = torch.randint(0, 50, (40,), generator=g)
+    t = torch.randint(0, 50, (40,), generator=g)
+    h[0], t[0] = 3, 7
+    neg = torch.randint(0, 50, (5 * 40,), generator=g)
+    Yp = Y.clone().requires_grad_(True)
+    d2 = ((Yp[h] - Yp[t]) ** 2).sum(1)
+    d2n = ((Yp[h].repeat(5, 1) - Yp[neg]) ** 2).sum(1)
+    qp = 1 / (1 + a * (d2 + 1e-12) ** b)
+    qn = 1 / (1 + a * (d2n + 1e-12) ** b)
+    loss = (-torch.log(qp.clamp(EPS, 1 - EPS)).sum() - torch.log((1 - qn).clamp(EPS, 1 - EPS)).sum()) / (40 * 6)
+    loss.backward()
+    G = umap_grad(Y, h, t, neg, a=a, b=b)
+    assert float(G.abs().max()) > 1e-3  # a real gradient, not zeros
+    torch.testing.assert_close(G, Yp.grad, rtol=1e-6, atol=1e-9)
+
+
+def test_procrustes_recovers_a_rigid_motion_and_keeps_distances():
+    from ttvis_widget.engine.layout import procrustes
+
+    g = torch.Generator().manual_seed(1)
+    ref = torch.randn(200, 2, generator=g)
+    th = 2.1
+    rot = torch.tensor([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]], dtype=torch.float32)
+    flip = torch.tensor([[1.0, 0.0], [0.0, -1.0]])
+    moved = torch.cat([ref @ rot @ flip + torch.tensor([5.0, -3.0]), torch.randn(20, 2, generator=g)])  # + extra rows
+    R, sh = procrustes(moved, ref, 200)
+    back = moved @ R + sh
+    torch.testing.assert_close(back[:200], ref, atol=1e-4, rtol=0)
+    torch.testing.assert_close(torch.cdist(back, back), torch.cdist(moved, moved), atol=1e-4, rtol=0)
