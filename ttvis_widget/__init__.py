@@ -3,6 +3,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from ._threads import prefer_workqueue as _prefer_workqueue
+
+_prefer_workqueue()  # before anything imports numba: see _threads.py
+
 from .errors import TrainingDynamicsError, UntrustedCodeError
 from .palette import class_colors
 from .store import ArrayDynamics, SummaryWriter, TrainingDynamics, load

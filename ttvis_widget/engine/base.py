@@ -61,8 +61,11 @@ def torch_threads(n: int | None, device: str = "cpu"):
     if n is None or str(device).startswith("cuda"):
         yield
         return
-    old = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(n)))
+    old, n = torch.get_num_threads(), max(1, int(n))
+    if n == old:  # each set_num_threads call re-forms the OpenMP team; skip the needless ones (_threads.py)
+        yield
+        return
+    torch.set_num_threads(n)
     try:
         yield
     finally:
