@@ -110,3 +110,27 @@ def test_procrustes_recovers_a_rigid_motion_and_keeps_distances():
     exact = "donot_use_mm_for_euclid_dist"
     torch.testing.assert_close(torch.cdist(back, back, compute_mode=exact), torch.cdist(moved, moved, compute_mode=exact),
                                atol=1e-4, rtol=0)
+
+
+def test_shrink_perturb_mixes_the_warm_encoder_with_a_fresh_whitened_one():
+    from ttvis_widget.engine.dvi import DVI
+
+    X = torch.randn(300, 16, generator=torch.Generator().manual_seed(2)) * torch.linspace(0.1, 3, 16)
+    warm = VisModel(16)
+    warm.encoder.rewhiten(X)
+    before = [p.detach().clone() for p in warm.encoder.parameters()]
+    DVI(encoder_shrink=0.0)._shrink_perturb(warm.encoder, X, 3, 16, "cpu")
+    fresh = [p.detach().clone() for p in warm.encoder.parameters()]
+    assert all(not torch.allclose(a, b) for a, b in zip(before, fresh))
+    again = VisModel(16)
+    again.encoder.load_state_dict({**again.encoder.state_dict(), **dict(zip(
+        [k for k, _ in again.encoder.named_parameters()], before))})
+    DVI(encoder_shrink=0.5)._shrink_perturb(again.encoder, X, 3, 16, "cpu")  # same epoch: same fresh init
+    for a, b, m in zip(before, fresh, again.encoder.parameters()):
+        torch.testing.assert_close(m.detach(), 0.5 * a + 0.5 * b)
+    try:
+        DVI(encoder_shrink=1.5)
+    except ValueError as err:
+        assert "encoder_shrink" in str(err)
+    else:
+        raise AssertionError("encoder_shrink=1.5 was accepted")

@@ -239,8 +239,6 @@ class DVI(ParametricMixin, Projector):
                                             if k.startswith("encoder.")})
                 w = cross_prediction_weights(dynamics, e, h, t, w, len(X), self.cross_pred_weight)
                 fresh = first or self.layout_init == "pca"
-                if not first and self.encoder_shrink != 1.0:
-                    self._shrink_perturb(model.encoder, nodes[:len(X)], e, dynamics.dim, dev)
                 ref = None if first or prev_layout is None or len(prev_layout) != len(X) \
                     else torch.from_numpy(prev_layout).to(dev)
                 with torch.no_grad():
@@ -257,6 +255,8 @@ class DVI(ParametricMixin, Projector):
                 if fresh and ref is not None:
                     R, sh = procrustes(Y, ref, len(X))
                     Y = Y @ R + sh
+                if not first and self.encoder_shrink != 1.0:  # after the layout, which starts border points
+                    self._shrink_perturb(model.encoder, nodes[:len(X)], e, dynamics.dim, dev)  # from the encoder
                 nu = None
                 enc_anchor = dec_anchor = None
                 if prev_params is not None and self.lambda_temporal > 0:
