@@ -248,6 +248,25 @@ def test_border_points_on_boundary(dvi_run):
     assert (gap < 0.1).all()
 
 
+def test_timevis_trains_with_border_points_and_an_epoch_conditioned_decoder(timevis_run):
+    run, dyn = timevis_run, timevis_run.dynamics
+    n_train = len(dyn.train_index)
+    assert run.manifest["timings"]["n_nodes"] > len(run.epochs) * dyn.n_samples  # border nodes in the complex
+    for e in (run.epochs[0], run.epochs[-1]):
+        assert run._ck.has_npz(f"borders/epoch_{e}")  # the set used in training, not one made afterwards
+        B = run.border_points(e)
+        assert B.shape[1] == dyn.dim and 0.05 * n_train <= len(B) <= 0.1 * n_train
+        s = np.sort(dyn.head(e)(B), 1)
+        assert ((s[:, -1] - s[:, -2]) / (s[:, -1] - s[:, 0]) < 0.1).all()
+    # one encoder for all epochs, one decoder conditioned on the epoch: the same 2-D point decodes to each
+    # epoch's own representation space
+    xy = run.embedding(run.epochs[-1])[:50]
+    a, b = run.inverse(run.epochs[0], xy), run.inverse(run.epochs[-1], xy)
+    assert np.abs(a - b).mean() > 0.05 * np.abs(b).mean()
+    with pytest.raises(KeyError, match="conditioned on the fitted epochs"):
+        run.projector.inverse_transform(max(run.epochs) + 100, xy)
+
+
 def test_cli_fit(digits_path, tmp_path, capsys):
     from ttvis_widget.cli import main
 

@@ -1,6 +1,7 @@
 """Small engine parts whose behaviour is known exactly: the encoder's input whitening and DVI's decoupled
 temporal anchor."""
 import numpy as np
+import pytest
 import torch
 
 from ttvis_widget.engine.layout import Anchor, fit_encoder
@@ -134,3 +135,39 @@ def test_shrink_perturb_mixes_the_warm_encoder_with_a_fresh_whitened_one():
         assert "encoder_shrink" in str(err)
     else:
         raise AssertionError("encoder_shrink=1.5 was accepted")
+
+
+def test_conditioned_decoder_depends_on_its_condition_and_loads_from_state():
+    from ttvis_widget.engine.models import VisModel
+
+    torch.manual_seed(0)
+    m = VisModel(16, n_cond=3, cond_dim=4)
+    y = torch.randn(5, 2)
+    with torch.no_grad():
+        outs = [m.decode(y, c) for c in range(3)]
+        per_row = m.decode(y, torch.tensor([0, 1, 2, 1, 0]))  # one condition per row
+    assert not torch.allclose(outs[0], outs[1])
+    for r, c in enumerate([0, 1, 2, 1, 0]):
+        torch.testing.assert_close(per_row[r], outs[c][r])
+    with pytest.raises(ValueError, match="conditioned"):
+        m.decode(y)
+    m2 = VisModel.from_state_dict(m.state_dict(), 16)
+    assert m2.decoder.n_cond == 3
+    with torch.no_grad():
+        torch.testing.assert_close(m2.decode(y, 2), outs[2])
+
+
+def test_unconditioned_decoder_keeps_the_old_state_dict_layout():
+    """Runs cached before the conditioned decoder existed must still load: same keys, no cond_embed."""
+    from ttvis_widget.engine.models import VisModel
+
+    m = VisModel(16)
+    keys = [k for k in m.state_dict() if k.startswith("decoder.")]
+    assert keys == ["decoder.0.weight", "decoder.0.bias", "decoder.2.weight", "decoder.2.bias",
+                    "decoder.4.weight", "decoder.4.bias"]
+    m2 = VisModel.from_state_dict(m.state_dict(), 16)
+    assert m2.decoder.n_cond == 0
+    y = torch.randn(4, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(m2.decode(y), m.decode(y))
+        torch.testing.assert_close(m.decode(y, 3), m.decode(y))  # a condition is ignored when unconditioned

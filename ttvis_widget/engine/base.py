@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import json
 import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ..store.atomic import atomic_write_bytes, atomic_write_json, atomic_write_npy
+from ..store.atomic import atomic_write_bytes, atomic_write_npy
 
 
 def resolve_device(device="auto") -> str:

@@ -35,7 +35,6 @@ Border points cost neighbourhood fidelity (layout NN@15 0.29 vs 0.31 with ``bord
 """
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import torch
@@ -66,11 +65,14 @@ class ParametricMixin:
         """(key in ``self.models_``, checkpoint name) of the model that projects ``epoch``."""
         raise NotImplementedError
 
+    def _decoder_cond(self, epoch):
+        """The condition of a conditioned decoder for ``epoch`` (None: the decoder is not conditioned)."""
+        return None
+
     def _model_for(self, epoch):
         key, name = self._model_key(epoch)
         if key not in self.models_:
-            m = VisModel(self.dynamics_.dim, self.hidden)
-            m.load_state_dict(self.ck_.load_torch(name))
+            m = VisModel.from_state_dict(self.ck_.load_torch(name), self.dynamics_.dim, self.hidden)
             self.models_[key] = m.to(self.device_).train(False)
         return self.models_[key]
 
@@ -87,7 +89,7 @@ class ParametricMixin:
 
     def inverse_transform(self, epoch, xy):
         m = self._model_for(int(epoch))
-        return decode_numpy(m, xy, next(m.parameters()).device)
+        return decode_numpy(m, xy, next(m.parameters()).device, cond=self._decoder_cond(int(epoch)))
 
 
 class DVI(ParametricMixin, Projector):

@@ -239,10 +239,11 @@ def _decoder_extras(model, xr, ids, head, lambda_pred, target_logp, pred_loss, e
 def fit_decoder(model, nodes: torch.Tensor, *, steps: int, batch: int = 1024, lr: float = 1e-2,
                 lambda_rec: float = 1.0, head=None, lambda_pred: float = 0.0, target_logp=None,
                 pred_loss=None, generator=None, weights=None, extra_loss=None, optimizer=None,
-                start_step: int = 0, on_step=None, anchor: Anchor | None = None, amp=None) -> dict:
+                start_step: int = 0, on_step=None, anchor: Anchor | None = None, amp=None, cond=None) -> dict:
     """Train ``model.decoder`` as the inverse of the (frozen) encoder: reconstruction MSE of the normalised
     node from its 2-D position, + λ_pred·KL(p(h) ‖ p(ĥ)) with ``head`` (on raw representations) or the
-    generic ``pred_loss(xr, ids)``. The encoder output is computed once (no gradient into the layout)."""
+    generic ``pred_loss(xr, ids)``. The encoder output is computed once (no gradient into the layout).
+    ``cond``: per-node condition ids [n] for a conditioned decoder (models.Decoder)."""
     dev = nodes.device
     n = len(nodes)
     with torch.no_grad():
@@ -258,7 +259,7 @@ def fit_decoder(model, nodes: torch.Tensor, *, steps: int, batch: int = 1024, lr
         ids = _draw(n, batch, cdf, generator, dev)
         x = nodes[ids]
         with torch.autocast(torch.device(dev).type, dtype=amp, enabled=amp is not None):
-            xr = model.decoder(Y[ids])
+            xr = model.decoder(Y[ids], None if cond is None else cond[ids])
         xr = xr.float()
         lrec = ((xr - x) ** 2).mean()
         loss = lambda_rec * lrec
@@ -274,7 +275,7 @@ def fit_decoder(model, nodes: torch.Tensor, *, steps: int, batch: int = 1024, lr
 
 def fit_joint(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int, batch: int = 512, lr: float = 2e-3,
               lambda_fit: float = 1.0, lambda_rec: float = 1.0, head=None, lambda_pred: float = 0.0,
-              target_logp=None, pred_loss=None, generator=None, extra_loss=None, amp=None) -> dict:
+              target_logp=None, pred_loss=None, generator=None, extra_loss=None, amp=None, cond=None) -> dict:
     """Short joint fine-tune: encoder and decoder together on λ_fit·‖f(x) − target‖² + λ_rec·L_rec + the
     prediction KL, whose gradient now reaches the encoder. It moves the few points whose layout position
     decodes to the wrong class (interleaved classes in the free layout) to where the decoder keeps their
@@ -290,7 +291,7 @@ def fit_joint(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int, b
         x = nodes[ids]
         with torch.autocast(torch.device(dev).type, dtype=amp, enabled=amp is not None):
             y = model.encoder(x)
-            xr = model.decoder(y)
+            xr = model.decoder(y, None if cond is None else cond[ids])
         y, xr = y.float(), xr.float()
         loss = lambda_fit * ((y - target[ids]) ** 2).sum(1).mean() + lambda_rec * ((xr - x) ** 2).mean()
         loss = loss + _decoder_extras(model, xr, ids, head, lambda_pred, target_logp, pred_loss, extra_loss)

@@ -82,10 +82,46 @@ class WhitenedMLP(nn.Sequential):
         self.white.copy_(new)
 
 
+class Decoder(nn.Sequential):
+    """2-D position -> normalised representation. With ``n_cond`` > 0 the decoder is conditioned: a learnt
+    ``cond_dim``-vector per condition (TimeVis: per epoch, ``cond_embed`` [n_cond, cond_dim]) is appended to the
+    position at the input and at every hidden layer, so one network decodes each epoch's own representations
+    from the coordinate system that all epochs share."""
+
+    def __init__(self, widths, n_cond: int = 0, cond_dim: int = 8):
+        widths = tuple(int(w) for w in widths)
+        self.n_cond = int(n_cond)
+        c = int(cond_dim) if self.n_cond > 0 else 0
+        layers = []
+        for i in range(len(widths) - 1):
+            layers.append(nn.Linear(widths[i] + (c if i < len(widths) - 1 else 0), widths[i + 1]))
+            if i < len(widths) - 2:
+                layers.append(nn.ReLU())
+        super().__init__(*layers)
+        if self.n_cond > 0:
+            self.cond_embed = nn.Parameter(torch.randn(self.n_cond, c) * 0.5)
+        else:
+            self.register_parameter("cond_embed", None)
+
+    def forward(self, y, cond=None):
+        if self.cond_embed is None:
+            return super().forward(y)
+        if cond is None:
+            raise ValueError("this decoder is conditioned (one per epoch of the fit): pass cond")
+        c = self.cond_embed[cond] if torch.is_tensor(cond) else self.cond_embed[int(cond)].expand(len(y), -1)
+        for layer in self:
+            if isinstance(layer, nn.Linear):
+                y = layer(torch.cat([y, c.to(y.dtype)], 1))
+            else:
+                y = layer(y)
+        return y
+
+
 class VisModel(nn.Module):
-    def __init__(self, dim: int, hidden=None):
+    def __init__(self, dim: int, hidden=None, n_cond: int = 0, cond_dim: int = 8):
         """``hidden``: encoder widths, mirrored for the decoder; default: ``default_hidden`` for the encoder and
-        ``default_decoder_hidden`` (mirrored) for the decoder."""
+        ``default_decoder_hidden`` (mirrored) for the decoder. ``n_cond`` > 0: a conditioned decoder
+        (``Decoder``), whose ``decode`` then takes the condition."""
         super().__init__()
         self.dim = int(dim)
         if hidden:
@@ -95,7 +131,7 @@ class VisModel(nn.Module):
         self.hidden = enc
         self.decoder_hidden = dec
         self.encoder = WhitenedMLP((self.dim, *enc, 2))
-        self.decoder = _mlp((2, *dec[::-1], self.dim))
+        self.decoder = Decoder((2, *dec[::-1], self.dim), n_cond, cond_dim)
         self.register_buffer("mu", torch.zeros(self.dim))
         self.register_buffer("scale", torch.ones(()))
 
@@ -119,8 +155,16 @@ class VisModel(nn.Module):
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         return x / self.scale + self.mu
 
-    def decode(self, y: torch.Tensor) -> torch.Tensor:
-        return self.decoder(y) / self.scale + self.mu
+    def decode(self, y: torch.Tensor, cond=None) -> torch.Tensor:
+        return self.decoder(y, cond) / self.scale + self.mu
+
+    @classmethod
+    def from_state_dict(cls, state: dict, dim: int, hidden=None) -> "VisModel":
+        """A model shaped like the saved ``state`` (conditioned decoder or not), with its weights."""
+        ce = state.get("decoder.cond_embed")
+        m = cls(dim, hidden, n_cond=0 if ce is None else ce.shape[0], cond_dim=8 if ce is None else ce.shape[1])
+        m.load_state_dict(state)
+        return m
 
 
 def encode_numpy(model: VisModel, reps, device="cpu", batch: int = 65536):
@@ -134,12 +178,12 @@ def encode_numpy(model: VisModel, reps, device="cpu", batch: int = 65536):
     return out
 
 
-def decode_numpy(model: VisModel, xy, device="cpu", batch: int = 65536):
+def decode_numpy(model: VisModel, xy, device="cpu", batch: int = 65536, cond=None):
     import numpy as np
 
     xy = np.asarray(xy, np.float32)
     out = np.empty((len(xy), model.dim), np.float32)
     with torch.inference_mode():
         for s in range(0, len(xy), batch):
-            out[s:s + batch] = model.decode(torch.from_numpy(np.ascontiguousarray(xy[s:s + batch])).to(device)).cpu().numpy()
+            out[s:s + batch] = model.decode(torch.from_numpy(np.ascontiguousarray(xy[s:s + batch])).to(device), cond).cpu().numpy()
     return out
