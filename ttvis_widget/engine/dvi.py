@@ -56,6 +56,32 @@ def edge_set(spatial: "G.sp.spmatrix", n_nodes: int, border=None, border_share: 
     return h, t, w
 
 
+def epoch_complex(X, dynamics, epoch, *, n_neighbors: int, n_borders: int, border_share: float, prune_epochs: int,
+                  seed: int, exact_knn_max: int, device: str, timer, graph_backend: str = "numpy"):
+    """One epoch's UMAP complex over the samples X plus, with ``n_borders`` > 0 and a recorded head, the
+    boundary-wise complex of that many border points (seed ``seed + epoch``). Returns (idx, sigma, rho, B or
+    None, (heads, tails, weights)); nodes 0..len(X)-1 are the samples, then the border points."""
+    from .borders import generate_border_points
+
+    with timer("knn_s"):
+        idx, dist = G.knn(X, n_neighbors, exact_max=exact_knn_max, device=device, seed=seed, timings=timer.t)
+    with timer("fuzzy_s"):
+        spatial, sig, rho = G.fuzzy_simplicial_set(idx, dist, n_neighbors, backend=graph_backend, seed=seed)
+    B = bgraph = None
+    if n_borders > 0:
+        with timer("borders_s"):
+            B = generate_border_points(dynamics, epoch, n=n_borders, seed=seed + int(epoch))
+            if B is not None and len(B) >= 2:
+                bgraph = G.border_graph(X, B, n_neighbors, device=device)
+            else:
+                B = None
+    n_nodes = len(X) + (0 if B is None else len(B))
+    if B is not None:
+        spatial = G.sp.csr_matrix((spatial.data, spatial.indices, spatial.indptr), shape=(len(X), len(X)))
+        spatial.resize((n_nodes, n_nodes))
+    return idx, sig, rho, B, edge_set(spatial, n_nodes, bgraph, border_share, prune_epochs)
+
+
 class ParametricMixin:
     """transform / inverse_transform via VisModel(s) kept in ``self.models_`` ({epoch: model} or {None: model})."""
 
@@ -172,29 +198,12 @@ class DVI(ParametricMixin, Projector):
         return epoch, f"models/epoch_{epoch}"
 
     def _graph(self, X, e, dyn, dev, timer):
-        with timer("knn_s"):
-            idx, dist = G.knn(X, self.n_neighbors, exact_max=self.exact_knn_max, device=dev, seed=self.seed,
-                              timings=timer.t)
-        with timer("fuzzy_s"):
-            spatial, _, _ = G.fuzzy_simplicial_set(idx, dist, self.n_neighbors, backend=self.graph_backend, seed=self.seed)
-        B = None
-        bgraph = None
-        if self.borders:
-            from .borders import generate_border_points
-
-            with timer("borders_s"):
-                n_b = max(0, int(len(dyn.train_index) * self.border_fraction))
-                B = generate_border_points(dyn, e, n=n_b, seed=self.seed + int(e)) if n_b else None
-                if B is not None and len(B) >= 2:
-                    bgraph = G.border_graph(X, B, self.n_neighbors, device=dev)
-                else:
-                    B = None
-        n_nodes = len(X) + (0 if B is None else len(B))
-        if B is not None:
-            spatial = G.sp.csr_matrix((spatial.data, spatial.indices, spatial.indptr), shape=(len(X), len(X)))
-            spatial.resize((n_nodes, n_nodes))
-        h, t, w = edge_set(spatial, n_nodes, bgraph, self.border_share, self.prune_epochs)
-        return idx, B, (h, t, w)
+        n_b = max(0, int(len(dyn.train_index) * self.border_fraction)) if self.borders else 0
+        idx, _, _, B, edges = epoch_complex(X, dyn, e, n_neighbors=self.n_neighbors, n_borders=n_b,
+                                            border_share=self.border_share, prune_epochs=self.prune_epochs,
+                                            seed=self.seed, exact_knn_max=self.exact_knn_max, device=dev,
+                                            timer=timer, graph_backend=self.graph_backend)
+        return idx, B, edges
 
     def fit(self, dynamics, epochs=None, checkpoints: Checkpoints | None = None, on_epoch=None):
         with torch_threads(self.num_threads, resolve_device(self.device)):

@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from . import graph as G
 
@@ -81,8 +80,7 @@ class SpatioTemporalComplex:
 def build(dynamics, epochs, reps, sel, *, n_neighbors: int, temporal_k: int, temporal_weight: float,
           prune_epochs: int, borders: bool, border_fraction: float, border_share: float,
           cross_pred_weight: float, seed: int, exact_knn_max: int, device: str, timer) -> SpatioTemporalComplex:
-    from .borders import generate_border_points
-    from .dvi import edge_set
+    from .dvi import epoch_complex
     from .layout import cross_prediction_weights
 
     E, n = len(reps), len(sel)
@@ -92,25 +90,11 @@ def build(dynamics, epochs, reps, sel, *, n_neighbors: int, temporal_k: int, tem
     n_b = int(n_train * border_fraction * n / max(dynamics.n_samples, 1)) if borders else 0
     for e, X in zip(epochs, reps):
         Xs = np.asarray(X[sel], np.float32)
-        with timer("knn_s"):
-            idx, dist = G.knn(Xs, n_neighbors, exact_max=exact_knn_max, device=device, seed=seed, timings=timer.t)
-        with timer("fuzzy_s"):
-            g, sig, rho = G.fuzzy_simplicial_set(idx, dist, n_neighbors)
+        _, sig, rho, B, (h, t, w) = epoch_complex(Xs, dynamics, e, n_neighbors=n_neighbors, n_borders=n_b,
+                                                  border_share=border_share, prune_epochs=prune_epochs, seed=seed,
+                                                  exact_knn_max=exact_knn_max, device=device, timer=timer)
         sig_all.append(sig)
         rho_all.append(rho)
-        B, bg = None, None
-        if n_b >= 2:
-            with timer("borders_s"):
-                B = generate_border_points(dynamics, e, n=n_b, seed=seed + int(e))
-                if B is not None and len(B) >= 2:
-                    bg = G.border_graph(Xs, B, n_neighbors, device=device)
-                else:
-                    B = None
-        nb = 0 if B is None else len(B)
-        if nb:
-            g = sp.csr_matrix((g.data, g.indices, g.indptr), shape=(n, n))
-            g.resize((n + nb, n + nb))
-        h, t, w = edge_set(g, n + nb, bg, border_share, prune_epochs)
         w = cross_prediction_weights(sub, e, h, t, w, n, cross_pred_weight)
         per.append((h, t, w))
         bsets.append(np.zeros((0, Xs.shape[1]), np.float32) if B is None else np.asarray(B, np.float32))
