@@ -355,3 +355,77 @@ def test_layout_reaches_umap_quality_on_digits(digits):
     Y = umap_layout(h, t, w, len(X), pca_init((Xt - Xt.mean(0)) / Xt.std()), a=a, b=b, steps=300, batch=4096,
                     generator=torch.Generator().manual_seed(0))
     assert nn_fraction(X, Y.numpy()) >= 0.4
+
+
+def test_layout_places_new_nodes_into_a_frozen_layout():
+    """``n_frozen`` keeps the first nodes where they are; a node linked only to one group ends up beside that
+    group (how DVI's ``border_layout="after"`` places border points)."""
+    import torch
+
+    from ttvis_widget.engine.layout import umap_layout
+    from ttvis_widget.engine.losses import find_ab_params
+
+    rng = np.random.default_rng(0)
+    fixed = np.concatenate([rng.normal(0, 0.5, (40, 2)), rng.normal(0, 0.5, (40, 2)) + [8, 0]])
+    init = torch.tensor(np.concatenate([fixed, [[4.0, 6.0], [4.0, -6.0]]]), dtype=torch.float32)
+    # node 80 links to the left group, node 81 to the right one
+    h = np.concatenate([np.full(40, 80), np.full(40, 81)])
+    t = np.concatenate([np.arange(40), np.arange(40, 80)])
+    a, b = find_ab_params()
+    Y = umap_layout(h, t, np.ones(80, np.float32), 82, init, a=a, b=b, steps=200, batch=256, lr=0.1,
+                    generator=torch.Generator().manual_seed(0), n_frozen=80).numpy()
+    np.testing.assert_array_equal(Y[:80], init[:80].numpy())
+    left, right = fixed[:40].mean(0), fixed[40:].mean(0)
+    assert np.linalg.norm(Y[80] - left) < 2.0 < np.linalg.norm(Y[80] - right)
+    assert np.linalg.norm(Y[81] - right) < 2.0 < np.linalg.norm(Y[81] - left)
+
+
+def test_dvi_after_layout_keeps_the_borderless_sample_layout(digits):
+    """``border_layout="after"``: the samples' layout is exactly the layout of the sample edges alone; the border
+    points are then placed beside the samples they neighbour in the representation space."""
+    import torch
+
+    from ttvis_widget.engine.base import Timer
+    from ttvis_widget.engine.dvi import DVI, epoch_complex
+    from ttvis_widget.engine.layout import pca_init, umap_layout
+    from ttvis_widget.engine.losses import find_ab_params
+
+    e = digits.epochs[-1]
+    X = np.asarray(digits.representation(e), np.float32)
+    n = len(X)
+    _, _, _, B, (h, t, w) = epoch_complex(X, digits, e, n_neighbors=15, n_borders=150, border_share=0.15,
+                                          prune_epochs=200, seed=0, exact_knn_max=5000, device="cpu", timer=Timer())
+    assert B is not None and len(B) > 50
+    nodes = torch.from_numpy(np.concatenate([X, B]))
+    init = pca_init((nodes - nodes.mean(0)) / nodes.std())
+    a, b = find_ab_params()
+    m = DVI(border_layout="after", layout_steps_first=200, layout_batch=2048, border_place_steps=150)
+    Y = m._layout(X, B, h, t, w, init, True, a, b, torch.Generator().manual_seed(0), "cpu").numpy()
+    samp = (h < n) & (t < n)
+    ref = umap_layout(h[samp], t[samp], w[samp], n, init[:n], a=a, b=b, steps=200, batch=2048, lr=m.layout_lr,
+                      generator=torch.Generator().manual_seed(0)).numpy()
+    np.testing.assert_array_equal(Y[:n], ref)
+    assert np.isfinite(Y).all()
+    near_hd, _ = knn_exact(B, 15, Y=X)
+    near_2d, _ = knn_exact(Y[n:], 1, Y=Y[:n])
+    hit = np.mean([near_2d[i, 0] in near_hd[i] for i in range(len(B))])
+    shuffled = near_2d[np.random.default_rng(0).permutation(len(B))]  # the same positions, wrong points
+    chance = np.mean([shuffled[i, 0] in near_hd[i] for i in range(len(B))])
+    assert hit > 0.15 and hit > 10 * chance
+
+
+def test_dvi_joint_pass_frees_only_points_whose_prediction_is_lost():
+    from types import SimpleNamespace
+
+    import torch
+
+    from ttvis_widget.engine.dvi import DVI
+
+    model = SimpleNamespace(encoder=lambda x: x, decode=lambda y: y)
+    nodes = torch.tensor([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0], [0.0, 2.0]])
+    tlogp = torch.log_softmax(torch.tensor([[3.0, 0.0], [0.0, 3.0], [0.0, 3.0], [3.0, 0.0]]), 1)
+    head = lambda x: x  # noqa: E731  logits = the decoded point
+    w = DVI(joint_fit_weight=10, joint_fit_weight_lost=0.1)._joint_weights(model, nodes, head, tlogp)
+    np.testing.assert_allclose(w.numpy(), [10, 10, 0.1, 0.1])
+    w = DVI(joint_fit_weight=2, joint_fit_weight_lost=None)._joint_weights(model, nodes, head, tlogp)
+    np.testing.assert_allclose(w.numpy(), [2, 2, 2, 2])

@@ -15,7 +15,11 @@ Fashion-MNIST demo where umap-learn reaches 0.30):
    on the demo, epochs 2-5, encoder NN@15 0.26-0.27 against 0.28-0.29 reset, with layouts at 0.32; s = 0.5
    reaches 0.265-0.28 and keeps the warm start's continuity;
 3. the decoder trained as the encoder's inverse (L_rec, + λ_pred·KL below, + λ2·ν_t·‖θ_g − θ_g,t−1‖²) on the
-   frozen encoder output, then a short joint pass.
+   frozen encoder output, then a short joint pass (encoder and decoder) that moves the points whose round trip
+   loses the head's prediction: in it, the layout fit of a node weighs ``joint_fit_weight`` (10) where the
+   prediction is kept and ``joint_fit_weight_lost`` (0.1) where it is lost. With one weight of 1 for all (the
+   earlier default) the pass moved every point, and cost NN@15 0.02-0.03 for its PPR: on the demo, 15 epochs,
+   End NN@15 0.251 -> 0.280, Mid 0.260 -> 0.285, PPR 0.977 -> 0.974, BNN@15 6.39 -> 6.28 with these weights.
 Sample-sample edges whose endpoints are predicted differently get ``cross_pred_weight`` × their weight. Edges: the epoch's spatial UMAP complex over
 all samples plus the boundary-wise complex of border points (borders.py), whose share of the sampled edges is
 ``border_share``. One state_dict per epoch (``models/epoch_<e>.pt``); a killed fit resumes after the last
@@ -32,6 +36,13 @@ Training costs (forward passes under bfloat16 autocast where the hardware has it
 defaults were measured on the Fashion-MNIST demo (12k × 128) on 2 CPU cores; see benchmarks/fit_speed.py.
 Border points cost neighbourhood fidelity (layout NN@15 0.29 vs 0.31 with ``border_share`` 0.15; the encoder
 0.28 vs 0.29), so they enter the encoder regression at ``border_fit_weight`` (0.3) of a sample's weight.
+
+``border_layout="after"`` lays the samples out without the border edges, then places the border points into
+that finished layout (``border_place_steps``, samples frozen). The layout keeps the borderless NN@15 (0.33 vs
+0.31 on demo epochs 2-5) and needs no joint pass for PPR (the border edges are what interleave classes), but the
+samples no longer gather along the boundaries: 15 demo epochs with ``joint_steps=0``, End NN@15 0.283, PPR 0.983,
+BNN@15 5.14 on the trained border set (UMAP's: 5.13) and 3.65 on an independent one (default: 6.28 / 5.08). Pick
+it when neighbourhoods matter more than boundaries.
 """
 from __future__ import annotations
 
@@ -130,8 +141,10 @@ class DVI(ParametricMixin, Projector):
                  encoder_steps_first: int = 3000, encoder_steps: int = 2000, encoder_batch: int = 512,
                  encoder_lr: float = 2e-2, encoder_lr_warm: float = 2e-2, decoder_steps_first: int = 600, decoder_steps: int = 300,
                  decoder_batch: int = 1024, decoder_lr: float = 1e-2, joint_steps: int = 300,
-                 joint_lr: float = 2e-3, prune_epochs: int = 200, whiten: bool = True,
-                 layout_init: str = "previous", encoder_shrink: float = 0.5, border_fit_weight: float = 0.3, amp: bool = True,
+                 joint_lr: float = 2e-3, joint_fit_weight: float = 10.0,
+                 joint_fit_weight_lost: float | None = 0.1, prune_epochs: int = 200, whiten: bool = True,
+                 layout_init: str = "previous", encoder_shrink: float = 0.5, border_fit_weight: float = 0.3,
+                 border_layout: str = "joint", border_place_steps: int = 200, amp: bool = True,
                  graph_backend: str = "numpy", exact_knn_max: int = G.EXACT_MAX, num_threads: int | None = DEFAULT_THREADS):
         super().__init__(seed=seed, device=device, progress=progress)
         self.n_neighbors = n_neighbors
@@ -162,6 +175,8 @@ class DVI(ParametricMixin, Projector):
         self.decoder_lr = decoder_lr
         self.joint_steps = joint_steps
         self.joint_lr = joint_lr
+        self.joint_fit_weight = joint_fit_weight
+        self.joint_fit_weight_lost = joint_fit_weight_lost
         self.prune_epochs = prune_epochs
         self.whiten = whiten
         if layout_init not in ("previous", "encoder", "pca"):
@@ -171,6 +186,10 @@ class DVI(ParametricMixin, Projector):
             raise ValueError(f"encoder_shrink must be in [0, 1], not {encoder_shrink!r}")
         self.encoder_shrink = encoder_shrink
         self.border_fit_weight = border_fit_weight
+        if border_layout not in ("after", "joint"):
+            raise ValueError(f"border_layout must be 'after' or 'joint', not {border_layout!r}")
+        self.border_layout = border_layout
+        self.border_place_steps = border_place_steps
         self.amp = amp
         self.graph_backend = graph_backend
         self.exact_knn_max = exact_knn_max
@@ -204,6 +223,38 @@ class DVI(ParametricMixin, Projector):
                                             seed=self.seed, exact_knn_max=self.exact_knn_max, device=dev,
                                             timer=timer, graph_backend=self.graph_backend)
         return idx, B, edges
+
+    def _layout(self, X, B, h, t, w, init, fresh, a, b, gen, dev):
+        """The epoch's free layout of all nodes. ``border_layout="joint"`` lays samples and border points out
+        together; "after" lays out the samples alone, then places the border points into that finished layout
+        (samples frozen, border edges only), each started at the mean position of its nearest samples."""
+        kw = dict(a=a, b=b, batch=self.layout_batch, negative_sample_rate=self.negative_sample_rate,
+                  generator=gen, device=dev)
+        steps = self.layout_steps_first if fresh else self.layout_steps
+        lr = self.layout_lr if fresh else self.layout_lr_warm
+        if B is None or self.border_layout == "joint":
+            return umap_layout(h, t, w, len(init), init, steps=steps, lr=lr, **kw)
+        n = len(X)
+        samp = (h < n) & (t < n)
+        Ys = umap_layout(h[samp], t[samp], w[samp], n, init[:n], steps=steps, lr=lr, **kw)
+        near, _ = G.knn_exact(B, self.n_neighbors, Y=X, device=dev)
+        Yb = Ys[torch.from_numpy(near).to(Ys.device)].mean(1)
+        return umap_layout(h[~samp], t[~samp], w[~samp], n + len(B), torch.cat([Ys, Yb]),
+                           steps=self.border_place_steps, lr=self.layout_lr, n_frozen=n, **kw)
+
+    @torch.no_grad()
+    def _joint_weights(self, model, nodes, head, tlogp):
+        """Per-node weight of the layout fit in the joint pass: ``joint_fit_weight`` where the round trip keeps
+        the head's prediction, ``joint_fit_weight_lost`` where it loses it (those are the points to move)."""
+        w = torch.full((len(nodes),), float(self.joint_fit_weight), device=nodes.device)
+        if head is None or self.joint_fit_weight_lost is None:
+            return w
+        lost = torch.zeros(len(nodes), dtype=torch.bool, device=nodes.device)
+        for s in range(0, len(nodes), 65536):
+            xr = model.decode(model.encoder(nodes[s:s + 65536]))  # decode() undoes the normalisation
+            lost[s:s + 65536] = head(xr).argmax(1) != tlogp[s:s + 65536].argmax(1)
+        w[lost] = float(self.joint_fit_weight_lost)
+        return w
 
     def fit(self, dynamics, epochs=None, checkpoints: Checkpoints | None = None, on_epoch=None):
         with torch_threads(self.num_threads, resolve_device(self.device)):
@@ -259,10 +310,7 @@ class DVI(ParametricMixin, Projector):
                         init = init @ R + sh
                     elif not fresh and self.layout_init == "previous" and ref is not None:
                         init[:len(X)] = ref
-                Y = umap_layout(h, t, w, len(nodes), init, a=a, b=b,
-                                steps=self.layout_steps_first if fresh else self.layout_steps,
-                                batch=self.layout_batch, lr=self.layout_lr if fresh else self.layout_lr_warm,
-                                negative_sample_rate=self.negative_sample_rate, generator=gen, device=dev)
+                Y = self._layout(X, B, h, t, w, init, fresh, a, b, gen, dev)
                 if fresh and ref is not None:
                     R, sh = procrustes(Y, ref, len(X))
                     Y = Y @ R + sh
@@ -295,6 +343,7 @@ class DVI(ParametricMixin, Projector):
                                    anchor=dec_anchor, generator=gen, amp=amp)
                 if self.joint_steps > 0:
                     fit_joint(model, nodes, Y, steps=self.joint_steps, lr=self.joint_lr, lambda_rec=self.lambda_rec,
+                              lambda_fit=1.0, fit_weights=self._joint_weights(model, nodes, head_mod, tlogp),
                               head=head_mod, lambda_pred=self.lambda_pred, target_logp=tlogp, generator=gen,
                               amp=amp)
                 emb = encode_numpy(model, X, dev)

@@ -109,9 +109,10 @@ def umap_grad(Y: torch.Tensor, h: torch.Tensor, t: torch.Tensor, neg: torch.Tens
 
 def umap_layout(heads, tails, weights, n_nodes: int, init: torch.Tensor, *, a: float, b: float, steps: int,
                 batch: int = 8192, lr: float = 0.1, negative_sample_rate: int = 5, generator=None,
-                device="cpu") -> torch.Tensor:
+                device="cpu", n_frozen: int = 0) -> torch.Tensor:
     """Free 2-D positions [n_nodes, 2] minimising the UMAP cross-entropy on the weighted edge list (Adam on
-    the closed-form gradient ``umap_grad``)."""
+    the closed-form gradient ``umap_grad``). The first ``n_frozen`` nodes keep their ``init`` positions (they
+    still attract and repel the others): that places new nodes into a finished layout."""
     from .graph import EdgeSampler
 
     Y = torch.nn.Parameter(init.detach().clone().float().to(device))
@@ -128,6 +129,8 @@ def umap_layout(heads, tails, weights, n_nodes: int, init: torch.Tensor, *, a: f
             h, t = sampler.sample(batch)
             neg = uniform_negatives(n_nodes, nsr * batch, generator, device)
             umap_grad(Y, h, t, neg, a=a, b=b, out=Y.grad)
+            if n_frozen:
+                Y.grad[:n_frozen] = 0.0  # Adam's moments stay 0 there, so those rows never move
             opt.step()
     return Y.detach()
 
@@ -275,7 +278,8 @@ def fit_decoder(model, nodes: torch.Tensor, *, steps: int, batch: int = 1024, lr
 
 def fit_joint(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int, batch: int = 512, lr: float = 2e-3,
               lambda_fit: float = 1.0, lambda_rec: float = 1.0, head=None, lambda_pred: float = 0.0,
-              target_logp=None, pred_loss=None, generator=None, extra_loss=None, amp=None, cond=None) -> dict:
+              target_logp=None, pred_loss=None, generator=None, extra_loss=None, amp=None, cond=None,
+              fit_weights=None) -> dict:
     """Short joint fine-tune: encoder and decoder together on λ_fit·‖f(x) − target‖² + λ_rec·L_rec + the
     prediction KL, whose gradient now reaches the encoder. It moves the few points whose layout position
     decodes to the wrong class (interleaved classes in the free layout) to where the decoder keeps their
@@ -293,7 +297,9 @@ def fit_joint(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int, b
             y = model.encoder(x)
             xr = model.decoder(y, None if cond is None else cond[ids])
         y, xr = y.float(), xr.float()
-        loss = lambda_fit * ((y - target[ids]) ** 2).sum(1).mean() + lambda_rec * ((xr - x) ** 2).mean()
+        se = ((y - target[ids]) ** 2).sum(1)
+        fit = se.mean() if fit_weights is None else (se * fit_weights[ids]).mean()
+        loss = lambda_fit * fit + lambda_rec * ((xr - x) ** 2).mean()
         loss = loss + _decoder_extras(model, xr, ids, head, lambda_pred, target_logp, pred_loss, extra_loss)
         opt.zero_grad(set_to_none=True)
         loss.backward()
