@@ -7,7 +7,6 @@ import time
 import numpy as np
 import pytest
 
-import ttvis_widget
 from ttvis_widget.engine import fit
 from ttvis_widget.engine.graph import knn_exact
 from ttvis_widget.palette import class_colors

@@ -148,7 +148,7 @@ class JupyterServer:
 
     def _start(self, timeout: float):
         cmd = [sys.executable, "-m", "jupyter", self.kind,
-               "--allow-root", "--no-browser", f"--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
+               "--allow-root", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
                "--ServerApp.port_retries=0", "--ServerApp.token=", "--ServerApp.password=",
                "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={self.root_dir}",
                f"--{self._app_class}.expose_app_in_browser=True",

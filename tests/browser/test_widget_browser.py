@@ -5,8 +5,6 @@ One JupyterLab notebook (and its kernel) is shared by the interaction tests; Not
 rendering. Screenshots go to artifacts/ (gitignored)."""
 from __future__ import annotations
 
-import json
-import time
 
 import numpy as np
 import pytest

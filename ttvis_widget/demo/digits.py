@@ -13,7 +13,6 @@ DIGIT_CLASSES = [str(i) for i in range(10)]
 
 
 def _digits_mlp(dim: int = 64):
-    import torch
     from torch import nn
 
     class DigitsMLP(nn.Module):
