@@ -30,6 +30,8 @@ def test_rewhiten_keeps_the_encoded_function():
         assert torch.allclose(m.encoder(X), before, atol=1e-4)
         m.encoder.rewhiten(X * 3 + 1)  # a second re-conditioning (new epoch) keeps it too
         assert torch.allclose(m.encoder(X), before, atol=1e-4)
+        # fits whiten the node matrix once, then run the layers (same function)
+        assert torch.allclose(m.encoder.forward_whitened(m.encoder.whiten(X)), before, atol=1e-4)
     # the buffer travels with the weights
     m2 = VisModel(X.shape[1])
     m2.load_state_dict(m.state_dict())

@@ -204,6 +204,12 @@ def fit_encoder(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int,
     params = list(model.encoder.parameters())
     opt = optimizer or torch.optim.Adam(params, lr=lr)
     cdf = _sampler(n, weights, dev)
+    enc = model.encoder
+    if hasattr(enc, "forward_whitened"):
+        with torch.no_grad():
+            xin, fwd = enc.whiten(nodes).contiguous(), enc.forward_whitened
+    else:
+        xin, fwd = nodes, enc
     model.train()
     fits = []
     for step in range(start_step, int(steps)):
@@ -211,7 +217,7 @@ def fit_encoder(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int,
             g["lr"] = lr * max(min_lr_frac, 1.0 - step / steps)
         ids = _draw(n, batch, cdf, generator, dev)
         with torch.autocast(torch.device(dev).type, dtype=amp, enabled=amp is not None):
-            y = model.encoder(nodes[ids])
+            y = fwd(xin[ids])
         se = ((y.float() - target[ids]) ** 2).sum(1)
         lf = se.mean() if loss_weights is None else (se * loss_weights[ids]).mean()
         loss = lf if extra_loss is None else lf + extra_loss()
