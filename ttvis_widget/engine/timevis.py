@@ -51,7 +51,8 @@ class TimeVis(ParametricMixin, Projector):
                  min_steps_per_epoch: int = 40, patience: int = 2, tol: float = 2e-3, prune_epochs: int = 200,
                  max_samples: int | None = None, checkpoint_every: int = 100, exact_knn_max: int = G.EXACT_MAX,
                  num_threads: int | None = DEFAULT_THREADS, mode: str = "layout", cross_pred_weight: float = 0.03,
-                 layout_steps_first: int = 1000, layout_steps: int = 300, layout_joint_steps: int = 200,
+                 layout_steps_first: int = 1000, layout_steps: int = 300, layout_lr_warm: float = 0.05,
+                 layout_joint_steps: int = 200,
                  layout_batch: int = 8192, encoder_steps: int = 8000, encoder_batch: int = 512,
                  encoder_lr: float = 2e-2, decoder_steps: int = 1500, decoder_batch: int = 1024,
                  joint_steps: int = 600, decoder_epoch_dim: int = 8, borders: bool = True,
@@ -82,6 +83,7 @@ class TimeVis(ParametricMixin, Projector):
         self.cross_pred_weight = cross_pred_weight
         self.layout_steps_first = layout_steps_first
         self.layout_steps = layout_steps
+        self.layout_lr_warm = layout_lr_warm
         self.layout_joint_steps = layout_joint_steps
         self.layout_batch = layout_batch
         self.encoder_steps = encoder_steps
@@ -237,7 +239,7 @@ class TimeVis(ParametricMixin, Projector):
                         init[n:] = prev[torch.as_tensor(near, device=dev)]
                 Yi = umap_layout(hi, ti, wi, len(ids), init, a=a, b=b,
                                  steps=self.layout_steps_first if i == 0 else self.layout_steps,
-                                 batch=self.layout_batch, lr=0.1 if i == 0 else 0.05,
+                                 batch=self.layout_batch, lr=0.1 if i == 0 else self.layout_lr_warm,
                                  negative_sample_rate=self.negative_sample_rate, generator=gen, device=dev)
                 T[ids] = Yi
                 prev = Yi[:n]
