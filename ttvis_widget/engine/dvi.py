@@ -23,8 +23,6 @@ Fashion-MNIST demo where umap-learn reaches 0.30):
    prediction is kept and ``joint_fit_weight_lost`` (0.1) where it is lost. With one weight of 1 for all (the
    earlier default) the pass moved every point, and cost NN@15 0.02-0.03 for its PPR: on the demo, 15 epochs,
    End NN@15 0.251 -> 0.280, Mid 0.260 -> 0.285, PPR 0.977 -> 0.974, BNN@15 6.39 -> 6.28 with these weights.
-   ``joint_steps`` 500 (was 300): with the low-rate warm layouts, 10 demo epochs, last-epoch PPR 0.962 ->
-   0.972 at the same mean NN@15 (0.286) for about +1 s/epoch (``lambda_pred`` 5 instead: 0.967, NN 0.283).
 Sample-sample edges whose endpoints are predicted differently get ``cross_pred_weight`` × their weight. Edges: the epoch's spatial UMAP complex over
 all samples plus the boundary-wise complex of border points (borders.py), whose share of the sampled edges is
 ``border_share``. One state_dict per epoch (``models/epoch_<e>.pt``); a killed fit resumes after the last
@@ -145,7 +143,7 @@ class DVI(ParametricMixin, Projector):
                  layout_batch: int = 8192, layout_lr: float = 0.1, layout_lr_warm: float = 0.03,
                  encoder_steps_first: int = 3000, encoder_steps: int = 2000, encoder_batch: int = 512,
                  encoder_lr: float = 2e-2, encoder_lr_warm: float = 2e-2, decoder_steps_first: int = 600, decoder_steps: int = 300,
-                 decoder_batch: int = 1024, decoder_lr: float = 1e-2, joint_steps: int = 500,
+                 decoder_batch: int = 1024, decoder_lr: float = 1e-2, joint_steps: int = 300,
                  joint_lr: float = 2e-3, joint_fit_weight: float = 10.0,
                  joint_fit_weight_lost: float | None = 0.1, prune_epochs: int = 200, whiten: bool = True,
                  layout_init: str = "previous", encoder_shrink: float = 0.5, border_fit_weight: float = 0.3,
