@@ -11,7 +11,8 @@ Fashion-MNIST demo where umap-learn reaches 0.30):
    optimisation by orthogonal Procrustes). A warm layout is refined at ``layout_lr_warm`` 0.03 for
    ``layout_steps`` 800 (a fresh one: 0.1 for 1,000). Adam moves every free coordinate by about lr per step
    at first, so at 0.1 the warm start was largely shaken apart; on the demo, 10 epochs, mean NN@15 0.277 ->
-   0.286 and last-epoch PPR 0.961 -> 0.969 (0.05/1000: 0.286, 0.963; 0.03/600: 0.283; 0.02/800: 0.283);
+   0.286 (0.05/1000: 0.286; 0.03/600: 0.283; 0.02/800: 0.283), last-epoch PPR unchanged within its
+   run-to-run spread (0.962-0.969 over three runs: CPU threads make fits not bit-reproducible);
 2. the encoder (whitened input, see models.py) regressed on those positions, + λ2·ν_t·‖θ_f − θ_f,t−1‖². The
    warm start is "shrink and perturb" (Ash & Adams 2020): θ_f ← s·θ_f,t−1 + (1 − s)·θ_init with
    ``encoder_shrink`` s = 0.5. The plain warm start (s = 1) follows a new layout worse than a fresh encoder:
