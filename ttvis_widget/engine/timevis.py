@@ -24,6 +24,12 @@ encoder/decoder is fitted to those positions (layout.py; ``_train_layout``). ``m
 edge-sampled training of the autoencoder (``trainer.train_edges``), which stalled at NN@15 ≈ 0.16 on the
 Fashion-MNIST demo.
 Training state is checkpointed every ``checkpoint_every`` steps; a killed fit resumes from there.
+
+Where NN@15 is lost (demo, 15 epochs; regressions on one saved layout, 3,000-query NN@15 at epoch 15): the
+layout holds 0.28 (0.30 without the temporal joint pass, yet the encoder then reaches no more), an encoder
+for that epoch alone 0.24 (pooled whitening) to 0.26 (its own), the one shared encoder 0.18. Sharing is the
+cost, and neither compute nor conditioning buys it back: 24,000 steps 0.185, a per-epoch FiLM of the hidden
+layers 0.189, widths (1024, 256) 0.198 at 2.4x the time (0.184 at the same time with fewer steps).
 """
 from __future__ import annotations
 
