@@ -3,9 +3,14 @@
     python benchmarks/fit_speed.py [--data demo_data/fashion_mnist] [--epochs 10] [--methods dvi,timevis,umap,...]
 
 Each method runs in its own subprocess (separate peak memory, separate JIT) on a fresh cache folder.
-Reports seconds per epoch (JIT excluded; JIT shown apart), graph time, peak RSS, NN@15 (exact kNN, self
-excluded, fraction; mean over epochs; queries: a fixed subsample of --nn-queries samples against all),
-PPR at the last epoch (methods with an inverse), and the DVI/TimeVis time relative to umap-learn's UMAP.
+Reports seconds per epoch (JIT excluded; JIT shown apart), graph time, peak RSS of the whole run, what the
+fit itself added to the process (peak RSS during the fit minus the RSS after loading the data and importing
+torch, and umap-learn for its methods, so numba's JIT memory counts as the fit's) and that
+increment as a multiple of one epoch's representations plus the fitted graph (N·D float32 + edges as int32
+head, int32 tail, float32 weight; DVI: its largest epoch graph, TimeVis: the whole spatio-temporal complex),
+NN@15 (exact kNN, self excluded, fraction; mean over epochs; queries: a fixed subsample of --nn-queries
+samples against all), PPR at the last epoch (methods with an inverse), and the DVI/TimeVis time relative to
+umap-learn's UMAP.
 """
 from __future__ import annotations
 
@@ -33,6 +38,22 @@ def best_of(n, f):
     return best
 
 
+def rss_mb() -> float | None:
+    """Resident set size of this process now (MB), from /proc (Linux); None elsewhere."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(ln.split()[1]) / 1024 for ln in f if ln.startswith("VmRSS:"))
+    except (OSError, StopIteration, ValueError):
+        return None
+
+
+def graph_mb(timings: dict) -> float | None:
+    """Size of the fitted graph (MB) from a run's timings: DVI's largest epoch graph, TimeVis' whole complex."""
+    per_epoch = [i.get("n_edges") for i in timings.get("epochs", {}).values() if isinstance(i, dict)]
+    edges = timings.get("n_edges") or max((e for e in per_epoch if e), default=None)
+    return None if not edges else edges * 12 / 2**20
+
+
 def nn_at_k(X, Y, q, k=15):
     from ttvis_widget.engine.graph import knn_exact
 
@@ -48,10 +69,15 @@ def one(args) -> dict:
 
     dyn = ttvis_widget.load(args.data)
     eps = dyn.epochs[: args.epochs]
+    import torch  # noqa: F401  libraries in the baseline: their code is not the fit's memory
+    if args.one in ("umap", "aligned-umap"):
+        import umap  # noqa: F401
+    base = rss_mb()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         run = fit(dyn, method=args.one, epochs=eps, cache_dir=tmp, progress=False)
         wall = time.perf_counter() - t0
+        fit_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         t = run.manifest["timings"]
         rng = np.random.default_rng(0)
         q = np.sort(rng.choice(dyn.n_samples, min(args.nn_queries, dyn.n_samples), replace=False))
@@ -74,7 +100,9 @@ def one(args) -> dict:
     jit = float(t.get("jit_s", 0.0))
     return {"method": args.one, "epochs": len(eps), "n": dyn.n_samples, "dim": dyn.dim, "wall_s": wall,
             "jit_s": jit, "graph_s": float(t.get("graph_s", 0.0)), "s_per_epoch": (wall - jit) / len(eps),
-            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "nn15": float(np.mean(nn)),
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "fit_mb": None if base is None else fit_peak - base, "reps_mb": dyn.n_samples * dyn.dim * 4 / 2**20,
+            "graph_mb": graph_mb(t), "nn15": float(np.mean(nn)),
             "nn15_last": nn[-1], "ppr_last": ppr, "project_10k_ms": proj_ms, "territory_512_s": terr_s}
 
 
@@ -103,7 +131,8 @@ def main(argv=None) -> int:
         rows.append(r)
         print(f"done {m}: {r['s_per_epoch']:.2f} s/epoch", file=sys.stderr, flush=True)
     umap_s = next((r["s_per_epoch"] for r in rows if r["method"] == "umap"), None)
-    hdr = (f"{'method':<13}{'s/epoch':>8}{'graph s':>9}{'JIT s':>7}{'peak MB':>9}{'NN@15':>7}{'NN@15 last':>11}"
+    hdr = (f"{'method':<13}{'s/epoch':>8}{'graph s':>9}{'JIT s':>7}{'peak MB':>9}{'fit +MB':>9}{'x data':>7}"
+           f"{'NN@15':>7}{'NN@15 last':>11}"
            f"{'PPR last':>9}{'x UMAP':>8}{'proj10k ms':>11}{'terr512 s':>10}")
     print(f"data: {args.data}  N={rows[0]['n'] if rows else '?'}  D={rows[0]['dim'] if rows else '?'}  "
           f"epochs={args.epochs}")
@@ -111,9 +140,17 @@ def main(argv=None) -> int:
     for r in rows:
         ratio = f"{r['s_per_epoch'] / umap_s:.2f}" if umap_s and r["method"] in ("dvi", "timevis") else "-"
         f = lambda v, fmt: (fmt.format(v) if v is not None else "-")  # noqa: E731
+        data_mb = r["reps_mb"] + (r["graph_mb"] or 0.0)
+        mult = r["fit_mb"] / data_mb if r["fit_mb"] is not None and r["graph_mb"] else None
         print(f"{r['method']:<13}{r['s_per_epoch']:>8.2f}{r['graph_s'] / r['epochs']:>9.2f}{r['jit_s']:>7.1f}"
-              f"{r['peak_mb']:>9.0f}{r['nn15']:>7.3f}{r['nn15_last']:>11.3f}{f(r['ppr_last'], '{:.3f}'):>9}"
+              f"{r['peak_mb']:>9.0f}{f(r['fit_mb'], '{:.0f}'):>9}{f(mult, '{:.1f}'):>7}"
+              f"{r['nn15']:>7.3f}{r['nn15_last']:>11.3f}{f(r['ppr_last'], '{:.3f}'):>9}"
               f"{ratio:>8}{f(r['project_10k_ms'], '{:.1f}'):>11}{f(r['territory_512_s'], '{:.2f}'):>10}")
+    for r in rows:
+        if r["graph_mb"]:
+            print(f"  {r['method']}: one epoch's representations {r['reps_mb']:.1f} MB + graph {r['graph_mb']:.1f} MB")
+    print("fit +MB: peak RSS during the fit minus RSS after imports and loading; x data: that over one "
+          "epoch's representations + the graph")
     return 0
 
 

@@ -1,9 +1,10 @@
-"""Small engine parts whose behaviour is known exactly: the encoder's input whitening and DVI's decoupled
-temporal anchor."""
+"""Small engine parts whose behaviour is known exactly: the encoder's input whitening, DVI's decoupled
+temporal anchor and the exact kNN's blocks."""
 import numpy as np
 import pytest
 import torch
 
+from ttvis_widget.engine.graph import BLOCK_FLOATS, block_rows, knn_exact
 from ttvis_widget.engine.layout import Anchor, fit_encoder
 from ttvis_widget.engine.models import VisModel, default_decoder_hidden, default_hidden, whitening
 
@@ -173,3 +174,19 @@ def test_unconditioned_decoder_keeps_the_old_state_dict_layout():
     with torch.no_grad():
         torch.testing.assert_close(m2.decode(y), m.decode(y))
         torch.testing.assert_close(m.decode(y, 3), m.decode(y))  # a condition is ignored when unconditioned
+
+
+def test_exact_knn_in_blocks_equals_one_block_and_blocks_fit_the_budget():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 8)).astype(np.float32)
+    i1, d1 = knn_exact(X, 6, chunk=10_000)  # one block
+    i2, d2 = knn_exact(X, 6, chunk=37)  # 14 blocks, the last one short: self-masking must follow the offset
+    np.testing.assert_array_equal(i1, i2)
+    np.testing.assert_allclose(d1, d2, atol=1e-5)
+    assert (i1[:, 0] == np.arange(len(X))).all() and (d1[:, 0] == 0).all()
+    brute = np.argsort(((X[:, None] - X[None]) ** 2).sum(2), 1, kind="stable")[:, 1:6]
+    np.testing.assert_array_equal(np.sort(i2[:, 1:], 1), np.sort(brute, 1))
+    for n_ref in (1, 12_000, 60_000):
+        rows = block_rows(n_ref)
+        assert rows * n_ref <= max(BLOCK_FLOATS, 64 * n_ref) and rows <= 4096
+    assert block_rows(12_000) < 2048 and block_rows(10**8) == 64

@@ -8,9 +8,6 @@ import math
 
 import numpy as np
 
-DEFAULT_CHUNK = 2048
-
-
 def _as_tensor(x):
     import torch
 
@@ -41,19 +38,19 @@ def _tree_knn(query, ref, k, exclude_self):
 
 
 def exact_knn(query: np.ndarray, k: int, ref: np.ndarray | None = None, *, exclude_self: bool | None = None,
-              chunk: int = DEFAULT_CHUNK) -> np.ndarray:
+              chunk: int | None = None) -> np.ndarray:
     """Exact Euclidean k-NN of each ``query`` row among the rows of ``ref`` (default: ``query`` itself).
 
     ``exclude_self`` (default: True when ``ref`` is ``query``) removes row i from its own list by index, so
     duplicates of i still count as neighbours. Up to 3 dimensions a k-d tree is used; above, chunked
     ``|r|^2 - 2 q.r`` (float32 matrix products, the ordering of squared distances) + ``topk``, with
-    ``chunk x len(ref)`` floats in memory at a time.
+    ``chunk x len(ref)`` floats in memory at a time (default: ``engine.graph.block_rows``, 16 MB).
     """
     return exact_knn_with_subset(query, k, None, ref=ref, exclude_self=exclude_self, chunk=chunk)[0]
 
 
 def exact_knn_with_subset(x: np.ndarray, k: int, subset: np.ndarray | None, *, ref: np.ndarray | None = None,
-                          exclude_self: bool | None = None, chunk: int = DEFAULT_CHUNK):
+                          exclude_self: bool | None = None, chunk: int | None = None):
     """Self-excluded exact k-NN of every row of ``x`` among all rows, and, in the same pass, of the rows in
     ``subset`` among the ``subset`` rows only (indices relative to ``subset``).
 
@@ -81,6 +78,9 @@ def exact_knn_with_subset(x: np.ndarray, k: int, subset: np.ndarray | None, *, r
         out_all = _tree_knn(x, r_np, k, exclude_self)
         out_sub = None if subset is None else _tree_knn(x[subset], x[subset], k, True)
         return out_all, out_sub
+    from ..engine.graph import block_rows
+
+    chunk = int(chunk or block_rows(len(r_np)))
     q = _as_tensor(x)
     r = q if same else _as_tensor(r_np)
     rn = (r * r).sum(1)
