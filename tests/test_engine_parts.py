@@ -176,6 +176,30 @@ def test_unconditioned_decoder_keeps_the_old_state_dict_layout():
         torch.testing.assert_close(m.decode(y, 3), m.decode(y))  # a condition is ignored when unconditioned
 
 
+def test_segmented_encoder_routes_each_row_to_its_part_and_loads_from_state():
+    from ttvis_widget.engine.models import SegmentedEncoder, VisModel
+
+    torch.manual_seed(0)
+    m = VisModel(16, epoch_segment=[0, 0, 1, 1, 2])
+    assert isinstance(m.encoder, SegmentedEncoder) and len(m.encoder.parts) == 3 and m.segmented
+    X = torch.randn(6, 16)
+    seg = torch.tensor([2, 0, 1, 1, 0, 2])
+    with torch.no_grad():
+        per_part = [m(X, k) for k in range(3)]
+        routed = m(X, seg)
+    assert not torch.allclose(per_part[0], per_part[1])
+    for r, k in enumerate(seg.tolist()):
+        torch.testing.assert_close(routed[r], per_part[k][r])
+    with pytest.raises(ValueError, match="segment"):
+        m(X)
+    m2 = VisModel.from_state_dict(m.state_dict(), 16)
+    assert m2.segmented and m2.encoder.epoch_segment.tolist() == [0, 0, 1, 1, 2]
+    with torch.no_grad():
+        torch.testing.assert_close(m2(X, seg), routed)
+    one = VisModel(16, epoch_segment=[0, 0, 0])  # a single segment is the plain encoder, old state-dict keys
+    assert not one.segmented and "encoder.0.weight" in one.state_dict()
+
+
 def test_exact_knn_in_blocks_equals_one_block_and_blocks_fit_the_budget():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(500, 8)).astype(np.float32)

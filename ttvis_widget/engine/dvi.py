@@ -112,6 +112,10 @@ class ParametricMixin:
         """The condition of a conditioned decoder for ``epoch`` (None: the decoder is not conditioned)."""
         return None
 
+    def _encoder_seg(self, epoch):
+        """The segment of a segmented encoder that projects ``epoch`` (None: the encoder is one function)."""
+        return None
+
     def _model_for(self, epoch):
         key, name = self._model_key(epoch)
         if key not in self.models_:
@@ -128,7 +132,7 @@ class ParametricMixin:
 
     def transform(self, epoch, reps):
         m = self._model_for(int(epoch))
-        return encode_numpy(m, reps, next(m.parameters()).device)
+        return encode_numpy(m, reps, next(m.parameters()).device, seg=self._encoder_seg(int(epoch)))
 
     def inverse_transform(self, epoch, xy):
         m = self._model_for(int(epoch))

@@ -191,9 +191,10 @@ def _step(opt, loss, anchor: Anchor | None) -> None:
 def fit_encoder(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int, batch: int = 256, lr: float = 1e-2,
                 extra_loss=None, generator=None, weights=None, min_lr_frac: float = 0.05, on_step=None,
                 optimizer=None, start_step: int = 0, anchor: Anchor | None = None, loss_weights=None,
-                amp=None) -> dict:
-    """Regression of ``model.encoder(nodes)`` on the target positions (+ ``extra_loss()``), each node's squared
-    error times ``loss_weights`` (default 1); forward pass under autocast to ``amp`` (e.g. bfloat16) if given.
+                amp=None, encoder=None) -> dict:
+    """Regression of ``model.encoder(nodes)`` (or of ``encoder``, e.g. one part of a segmented encoder) on the
+    target positions (+ ``extra_loss()``), each node's squared error times ``loss_weights`` (default 1); forward
+    pass under autocast to ``amp`` (e.g. bfloat16) if given.
 
     Many steps matter: on the demo data (whitened encoder input, see models.py) 2,000 steps of 512 at
     lr 2e-2 reach NN@15 0.30 of the layout's 0.31, 1,000 steps of 1024 only 0.25-0.28. Adam, learning rate
@@ -201,10 +202,9 @@ def fit_encoder(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int,
     """
     dev = nodes.device
     n = len(nodes)
-    params = list(model.encoder.parameters())
-    opt = optimizer or torch.optim.Adam(params, lr=lr)
+    enc = model.encoder if encoder is None else encoder
+    opt = optimizer or torch.optim.Adam(enc.parameters(), lr=lr)
     cdf = _sampler(n, weights, dev)
-    enc = model.encoder
     if hasattr(enc, "forward_whitened"):
         with torch.no_grad():
             xin, fwd = enc.whiten(nodes).contiguous(), enc.forward_whitened
@@ -248,16 +248,19 @@ def _decoder_extras(model, xr, ids, head, lambda_pred, target_logp, pred_loss, e
 def fit_decoder(model, nodes: torch.Tensor, *, steps: int, batch: int = 1024, lr: float = 1e-2,
                 lambda_rec: float = 1.0, head=None, lambda_pred: float = 0.0, target_logp=None,
                 pred_loss=None, generator=None, weights=None, extra_loss=None, optimizer=None,
-                start_step: int = 0, on_step=None, anchor: Anchor | None = None, amp=None, cond=None) -> dict:
+                start_step: int = 0, on_step=None, anchor: Anchor | None = None, amp=None, cond=None,
+                seg=None) -> dict:
     """Train ``model.decoder`` as the inverse of the (frozen) encoder: reconstruction MSE of the normalised
     node from its 2-D position, + λ_pred·KL(p(h) ‖ p(ĥ)) with ``head`` (on raw representations) or the
     generic ``pred_loss(xr, ids)``. The encoder output is computed once (no gradient into the layout).
-    ``cond``: per-node condition ids [n] for a conditioned decoder (models.Decoder)."""
+    ``cond``: per-node condition ids [n] for a conditioned decoder (models.Decoder); ``seg``: per-node
+    segment ids [n] for a segmented encoder (models.SegmentedEncoder)."""
     dev = nodes.device
     n = len(nodes)
     with torch.no_grad():
         model.train(False)
-        Y = torch.cat([model.encoder(nodes[s:s + 65536]) for s in range(0, n, 65536)], 0)
+        Y = torch.cat([model.encode_normalized(nodes[s:s + 65536], None if seg is None else seg[s:s + 65536])
+                       for s in range(0, n, 65536)], 0)
     opt = optimizer or torch.optim.Adam(model.decoder.parameters(), lr=lr)
     cdf = _sampler(n, weights, dev)
     model.train()
@@ -285,7 +288,7 @@ def fit_decoder(model, nodes: torch.Tensor, *, steps: int, batch: int = 1024, lr
 def fit_joint(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int, batch: int = 512, lr: float = 2e-3,
               lambda_fit: float = 1.0, lambda_rec: float = 1.0, head=None, lambda_pred: float = 0.0,
               target_logp=None, pred_loss=None, generator=None, extra_loss=None, amp=None, cond=None,
-              fit_weights=None) -> dict:
+              fit_weights=None, seg=None) -> dict:
     """Short joint fine-tune: encoder and decoder together on λ_fit·‖f(x) − target‖² + λ_rec·L_rec + the
     prediction KL, whose gradient now reaches the encoder. It moves the few points whose layout position
     decodes to the wrong class (interleaved classes in the free layout) to where the decoder keeps their
@@ -300,7 +303,7 @@ def fit_joint(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int, b
         ids = torch.randint(0, n, (batch,), generator=generator, device=dev)
         x = nodes[ids]
         with torch.autocast(torch.device(dev).type, dtype=amp, enabled=amp is not None):
-            y = model.encoder(x)
+            y = model.encode_normalized(x, None if seg is None else seg[ids])
             xr = model.decoder(y, None if cond is None else cond[ids])
         y, xr = y.float(), xr.float()
         se = ((y - target[ids]) ** 2).sum(1)

@@ -90,6 +90,31 @@ class WhitenedMLP(nn.Sequential):
         self.white.copy_(new)
 
 
+class SegmentedEncoder(nn.Module):
+    """One encoder (``WhitenedMLP``) per contiguous segment of the fitted epochs, all regressed on the one
+    shared layout (TimeVis ``encoder_segments``, after DeepDebugger's segment-wise models). Buffer
+    ``epoch_segment`` [E]: the segment of each fitted epoch (by its index in the fit), so a saved model
+    routes by itself. ``forward(x, seg)``: ``seg`` an int (every row) or a per-row tensor of segment ids."""
+
+    def __init__(self, widths, epoch_segment):
+        super().__init__()
+        es = torch.as_tensor(epoch_segment, dtype=torch.long)
+        self.register_buffer("epoch_segment", es.clone())
+        self.parts = nn.ModuleList(WhitenedMLP(widths) for _ in range(int(es.max()) + 1))
+
+    def forward(self, x, seg=None):
+        if seg is None:
+            raise ValueError("this encoder has one part per segment of epochs: pass the segment (seg=...)")
+        if not torch.is_tensor(seg):
+            return self.parts[int(seg)](x)
+        outs = [(rows, self.parts[k](x[rows])) for k in range(len(self.parts))
+                for rows in [torch.nonzero(seg == k).squeeze(1)] if len(rows)]
+        out = torch.empty(len(x), 2, dtype=outs[0][1].dtype if outs else x.dtype, device=x.device)
+        for rows, y in outs:
+            out[rows] = y
+        return out
+
+
 class Decoder(nn.Sequential):
     """2-D position -> normalised representation. With ``n_cond`` > 0 the decoder is conditioned: a learnt
     ``cond_dim``-vector per condition (TimeVis: per epoch, ``cond_embed`` [n_cond, cond_dim]) is appended to the
@@ -126,10 +151,11 @@ class Decoder(nn.Sequential):
 
 
 class VisModel(nn.Module):
-    def __init__(self, dim: int, hidden=None, n_cond: int = 0, cond_dim: int = 8):
+    def __init__(self, dim: int, hidden=None, n_cond: int = 0, cond_dim: int = 8, epoch_segment=None):
         """``hidden``: encoder widths, mirrored for the decoder; default: ``default_hidden`` for the encoder and
         ``default_decoder_hidden`` (mirrored) for the decoder. ``n_cond`` > 0: a conditioned decoder
-        (``Decoder``), whose ``decode`` then takes the condition."""
+        (``Decoder``), whose ``decode`` then takes the condition. ``epoch_segment`` (segment id per fitted
+        epoch, more than one segment): a ``SegmentedEncoder``, whose ``encode`` / ``forward`` take the segment."""
         super().__init__()
         self.dim = int(dim)
         if hidden:
@@ -138,7 +164,9 @@ class VisModel(nn.Module):
             enc, dec = default_hidden(dim), default_decoder_hidden(dim)
         self.hidden = enc
         self.decoder_hidden = dec
-        self.encoder = WhitenedMLP((self.dim, *enc, 2))
+        segmented = epoch_segment is not None and int(torch.as_tensor(epoch_segment).max()) > 0
+        self.encoder = SegmentedEncoder((self.dim, *enc, 2), epoch_segment) if segmented \
+            else WhitenedMLP((self.dim, *enc, 2))
         self.decoder = Decoder((2, *dec[::-1], self.dim), n_cond, cond_dim)
         self.register_buffer("mu", torch.zeros(self.dim))
         self.register_buffer("scale", torch.ones(()))
@@ -154,11 +182,15 @@ class VisModel(nn.Module):
     def normalize(self, h: torch.Tensor) -> torch.Tensor:
         return (h - self.mu) * self.scale
 
-    def encode_normalized(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
+    @property
+    def segmented(self) -> bool:
+        return isinstance(self.encoder, SegmentedEncoder)
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return self.encoder(self.normalize(h))
+    def encode_normalized(self, x: torch.Tensor, seg=None) -> torch.Tensor:
+        return self.encoder(x, seg) if self.segmented else self.encoder(x)
+
+    def forward(self, h: torch.Tensor, seg=None) -> torch.Tensor:
+        return self.encode_normalized(self.normalize(h), seg)
 
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         return x / self.scale + self.mu
@@ -170,19 +202,21 @@ class VisModel(nn.Module):
     def from_state_dict(cls, state: dict, dim: int, hidden=None) -> "VisModel":
         """A model shaped like the saved ``state`` (conditioned decoder or not), with its weights."""
         ce = state.get("decoder.cond_embed")
-        m = cls(dim, hidden, n_cond=0 if ce is None else ce.shape[0], cond_dim=8 if ce is None else ce.shape[1])
+        m = cls(dim, hidden, n_cond=0 if ce is None else ce.shape[0], cond_dim=8 if ce is None else ce.shape[1],
+                epoch_segment=state.get("encoder.epoch_segment"))
         m.load_state_dict(state)
         return m
 
 
-def encode_numpy(model: VisModel, reps, device="cpu", batch: int = 65536):
+def encode_numpy(model: VisModel, reps, device="cpu", batch: int = 65536, seg=None):
+    """``model(reps)`` in batches, as float32 numpy; ``seg``: the segment of a segmented encoder (an int)."""
     import numpy as np
 
     reps = np.asarray(reps, np.float32)
     out = np.empty((len(reps), 2), np.float32)
     with torch.inference_mode():
         for s in range(0, len(reps), batch):
-            out[s:s + batch] = model(torch.from_numpy(np.array(reps[s:s + batch])).to(device)).cpu().numpy()
+            out[s:s + batch] = model(torch.from_numpy(np.array(reps[s:s + batch])).to(device), seg).cpu().numpy()
     return out
 
 
