@@ -169,10 +169,13 @@ def test_timevis_resumes_from_checkpoint(digits, tmp_path, monkeypatch):
     import ttvis_widget.engine.timevis as tv_mod
     from ttvis_widget.engine.timevis import TimeVis
 
-    kw = dict(TV_SMALL, encoder_steps=300, checkpoint_every=100)
+    kw = dict(TV_SMALL, encoder_steps=800, checkpoint_every=100)  # 4 epochs: 4 encoder parts of 200 steps
+    seen = []
 
-    def kill(self, step):
-        raise KeyboardInterrupt("simulated kill")
+    def kill(self, step):  # one checkpoint per part, at step 100: the second is part 1's (of parts 0-3)
+        seen.append(step)
+        if len(seen) == 2:
+            raise KeyboardInterrupt("simulated kill")
 
     monkeypatch.setattr(TimeVis, "_after_checkpoint", kill)
     with pytest.raises(KeyboardInterrupt):
@@ -187,7 +190,7 @@ def test_timevis_resumes_from_checkpoint(digits, tmp_path, monkeypatch):
 
     monkeypatch.setattr(tv_mod, "fit_encoder", spy)
     run = fit(digits, method="timevis", epochs=[5, 6, 7, 8], cache_dir=tmp_path, progress=False, **kw)
-    assert starts and starts[0] >= 100
+    assert starts == [100, 0, 0]  # part 0 is not fitted again, part 1 goes on from its checkpoint
     assert all(np.isfinite(run.embedding(e)).all() for e in run.epochs)
 
 
@@ -257,13 +260,28 @@ def test_timevis_trains_with_border_points_and_an_epoch_conditioned_decoder(time
         assert B.shape[1] == dyn.dim and 0.05 * n_train <= len(B) <= 0.1 * n_train
         s = np.sort(dyn.head(e)(B), 1)
         assert ((s[:, -1] - s[:, -2]) / (s[:, -1] - s[:, 0]) < 0.1).all()
-    # one encoder for all epochs, one decoder conditioned on the epoch: the same 2-D point decodes to each
-    # epoch's own representation space
+    # one decoder conditioned on the epoch: the same 2-D point decodes to each epoch's own representation space
     xy = run.embedding(run.epochs[-1])[:50]
     a, b = run.inverse(run.epochs[0], xy), run.inverse(run.epochs[-1], xy)
     assert np.abs(a - b).mean() > 0.05 * np.abs(b).mean()
     with pytest.raises(KeyError, match="conditioned on the fitted epochs"):
         run.projector.inverse_transform(max(run.epochs) + 100, xy)
+
+
+def test_timevis_segmented_encoder_projects_each_epoch_with_its_part(timevis_run):
+    run, dyn = timevis_run, timevis_run.dynamics
+    model = run.projector._model_for(run.epochs[0])
+    E = len(run.epochs)
+    segs = model.encoder.epoch_segment.tolist()
+    assert len(model.encoder.parts) == min(5, E) and segs == sorted(segs) and len(segs) == E
+    for e in run.epochs:  # every epoch's stored embedding is what its own part gives
+        X = dyn.representation(e)[:200]
+        np.testing.assert_allclose(run.transform(e, X), run.embedding(e)[:200], atol=1e-4)
+    first, last = run.epochs[0], run.epochs[-1]
+    X = dyn.representation(last)[:200]
+    assert np.abs(run.transform(first, X) - run.transform(last, X)).mean() > 1e-3  # different parts
+    # an epoch that was not fitted is projected by the part of the nearest fitted epoch
+    np.testing.assert_allclose(run.projector.transform(last + 100, X), run.transform(last, X), atol=1e-6)
 
 
 def test_cli_fit(digits_path, tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""TimeVis (Temporality Spatialization, algorithms.md §4): ONE encoder/decoder trained once on a
+"""TimeVis (Temporality Spatialization, algorithms.md §4): one visualization model trained once on a
 spatio-temporal complex spanning all epochs, so every epoch shares one coordinate system.
 
 Nodes are (epoch, sample) for every sample (no k-center subsampling by default: we learn from all samples;
@@ -10,8 +10,8 @@ Additions to the original, measured on the Fashion-MNIST demo (15 epochs, 12k ×
 * the decoder is conditioned on the epoch (``decoder_epoch_dim``-vector per fitted epoch at every layer,
   models.Decoder): the shared 2-D position of a sample must decode to that epoch's representation, which one
   unconditioned decoder can only average over epochs. PPR at the last epoch 0.928 -> 0.957, at the first
-  0.845 -> 0.92, same cost. ``decoder_epoch_dim=0`` gives the original shared decoder. The encoder stays
-  unconditioned: one function, one coordinate system (conditioning it gained < 0.01 NN@15);
+  0.845 -> 0.92, same cost. ``decoder_epoch_dim=0`` gives the original shared decoder. Conditioning the
+  encoder the same way gained < 0.01 NN@15; segmenting it does more (below);
 * border points with ``border_share`` 0.1 of each epoch's spatial weight: BNN@15 of the run's border set
   3.9 -> 5.2-5.5 (per-epoch UMAP: 5.1); each 0.05 of share costs PPR about 0.005 (0.15 gave BNN 5.7, PPR 0.94);
 * sample-sample edges across predicted classes at ``cross_pred_weight`` 0.03 of their weight (DVI: 0.1):
@@ -19,7 +19,7 @@ Additions to the original, measured on the Fashion-MNIST demo (15 epochs, 12k ×
   Run-to-run spread of these figures on 2 cores: about ±0.005 PPR and ±0.2 BNN.
 
 ``mode="layout"`` (default): the UMAP loss is optimised over free positions of all (epoch, sample) nodes
-(per-epoch layouts chained from one PCA start, then a joint pass with the temporal edges), and the one
+(per-epoch layouts chained from one PCA start, then a joint pass with the temporal edges), and the
 encoder/decoder is fitted to those positions (layout.py; ``_train_layout``). ``mode="edges"``: the original
 edge-sampled training of the autoencoder (``trainer.train_edges``), which stalled at NN@15 ≈ 0.16 on the
 Fashion-MNIST demo.
@@ -30,6 +30,20 @@ layout holds 0.28 (0.30 without the temporal joint pass, yet the encoder then re
 for that epoch alone 0.24 (pooled whitening) to 0.26 (its own), the one shared encoder 0.18. Sharing is the
 cost, and neither compute nor conditioning buys it back: 24,000 steps 0.185, a per-epoch FiLM of the hidden
 layers 0.189, widths (1024, 256) 0.198 at 2.4x the time (0.184 at the same time with fewer steps).
+
+So the encoder is segmented (``encoder_segments``, default 5; models.SegmentedEncoder): one encoder per
+contiguous run of epochs, all regressed on the one shared layout -- one coordinate system, one decoder, one
+saved model that routes each epoch to its part (DeepDebugger, the authors' successor to TimeVis, fits one
+model per segment of training for the same reason). On the demo (15 epochs, same layout, no joint pass),
+NN@15 mean over epochs / at epoch 15, PPR at 15, tlr:
+  1 part, 8,000 steps   0.194 / 0.176, 0.948, 0.666  (with the 600-step joint pass: 0.194 / 0.178, 0.954)
+  5 parts, 16,000 steps 0.226 / 0.226, 0.959, 0.666
+  5 parts, 24,000 steps 0.241 / 0.238, 0.962, 0.672  (default: 1,600 steps per epoch; 3 parts: 0.233, 8 at
+                        16,000: 0.225, 15: 0.230)
+The parts move a sample no more between epochs than the one encoder does (tlr unchanged). The joint pass
+(``joint_steps``) is off by default: with parts it cost NN@15 0.01-0.017 (200-600 steps) for PPR +0.002-0.007,
+which is already above 0.95 without it. ``encoder_segments=1, encoder_steps=8000, joint_steps=600`` gives the
+one shared encoder of the original method.
 """
 from __future__ import annotations
 
@@ -59,11 +73,13 @@ class TimeVis(ParametricMixin, Projector):
                  num_threads: int | None = DEFAULT_THREADS, mode: str = "layout", cross_pred_weight: float = 0.03,
                  layout_steps_first: int = 1000, layout_steps: int = 300, layout_lr_warm: float = 0.05,
                  layout_joint_steps: int = 200,
-                 layout_batch: int = 8192, encoder_steps: int = 8000, encoder_batch: int = 512,
+                 layout_batch: int = 8192, encoder_steps: int | None = None, encoder_batch: int = 512,
                  encoder_lr: float = 2e-2, decoder_steps: int = 1500, decoder_batch: int = 1024,
-                 joint_steps: int = 600, decoder_epoch_dim: int = 8, borders: bool = True,
+                 joint_steps: int = 0, decoder_epoch_dim: int = 8, borders: bool = True,
                  border_fraction: float = 0.1, border_share: float = 0.1, border_fit_weight: float = 0.3,
-                 amp: bool = True):
+                 encoder_segments: int = 5, amp: bool = True):
+        """``encoder_steps``: regression steps of the encoder, shared by its parts (default None: 1,600 per
+        fitted epoch, at least 4,000; see ``total_encoder_steps``)."""
         super().__init__(seed=seed, device=device, progress=progress)
         self.n_neighbors = n_neighbors
         self.temporal_k = temporal_k
@@ -103,6 +119,9 @@ class TimeVis(ParametricMixin, Projector):
         self.border_fraction = border_fraction
         self.border_share = border_share
         self.border_fit_weight = border_fit_weight
+        if int(encoder_segments) < 1:
+            raise ValueError(f"encoder_segments must be >= 1, not {encoder_segments!r}")
+        self.encoder_segments = int(encoder_segments)
         self.amp = amp
 
     def _model_key(self, epoch):
@@ -115,6 +134,26 @@ class TimeVis(ParametricMixin, Projector):
             raise KeyError(f"TimeVis' decoder is conditioned on the fitted epochs {self.epochs_}; epoch {epoch} "
                            "is not one of them (the encoder projects any epoch, the inverse needs a fitted one)")
         return self.epochs_.index(epoch)
+
+    def _encoder_seg(self, epoch):
+        m = self._model_for(epoch)
+        if not m.segmented:
+            return None
+        eps = np.asarray(self.epochs_)  # an epoch that was not fitted goes with the nearest fitted one
+        return int(m.encoder.epoch_segment[int(np.argmin(np.abs(eps - int(epoch))))])
+
+    def total_encoder_steps(self, n_epochs: int) -> int:
+        """``encoder_steps``, or by default 1,600 per fitted epoch (at least 4,000): the same time per epoch
+        whatever the number of epochs (15 demo epochs: 24,000)."""
+        if self.encoder_steps is not None:
+            return int(self.encoder_steps)
+        return max(4000, 1600 * int(n_epochs))
+
+    def epoch_segments(self, n_epochs: int) -> np.ndarray:
+        """Segment id of each of ``n_epochs`` fitted epochs: ``encoder_segments`` contiguous runs of (nearly)
+        equal length, at most one per epoch."""
+        k = min(self.encoder_segments, n_epochs)
+        return (np.arange(n_epochs) * k) // max(n_epochs, 1)
 
     def fit(self, dynamics, epochs=None, checkpoints: Checkpoints | None = None, on_epoch=None):
         with torch_threads(self.num_threads, resolve_device(self.device)):
@@ -152,7 +191,7 @@ class TimeVis(ParametricMixin, Projector):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             model = VisModel(dynamics.dim, self.hidden, n_cond=E if self.decoder_epoch_dim > 0 else 0,
-                             cond_dim=max(1, int(self.decoder_epoch_dim)))
+                             cond_dim=max(1, int(self.decoder_epoch_dim)), epoch_segment=self.epoch_segments(E))
         model = model.to(dev)
         cond = node_epoch if self.decoder_epoch_dim > 0 else None
         with timer("train_s"):
@@ -207,10 +246,11 @@ class TimeVis(ParametricMixin, Projector):
         self.timings_.update({"steps": res["steps"], "loss": res["loss"], "n_edges": int(len(cx.heads)),
                               "n_nodes": int(cx.n_nodes)})
         per = (self.timings_["graph_s"] + self.timings_["train_s"]) / len(eps)
-        for e, X, B in zip(eps, reps, cx.borders):
+        segs = self.epoch_segments(len(eps))
+        for i, (e, X, B) in enumerate(zip(eps, reps, cx.borders)):
             if len(B):
                 ck.save_npz(f"borders/epoch_{e}", {"points": B})
-            emb = encode_numpy(model, X, dev)
+            emb = encode_numpy(model, X, dev, seg=int(segs[i]) if model.segmented else None)
             ck.save_embedding(e, emb)
             info = {"train_s": per, "steps": res["steps"], "loss": res["loss"], "n_borders": int(len(B))}
             self.timings_["epochs"][str(e)] = info
@@ -222,9 +262,10 @@ class TimeVis(ParametricMixin, Projector):
         """Layout mode (see layout.py): per-epoch UMAP layouts over free positions of each epoch's samples and
         border points, each started from the previous epoch's (one shared coordinate system; the first from
         PCA of all nodes; a border point from its nearest sample), then a joint pass over the whole
-        spatio-temporal complex (spatial + temporal edges), then ONE encoder regressed on all node positions
-        (border points at ``border_fit_weight``), the decoder on its frozen output, and a short joint
-        fine-tune (PPR). The layout and the encoder stage are checkpointed (resumable)."""
+        spatio-temporal complex (spatial + temporal edges), then the encoder (each part on its segment of
+        epochs) regressed on the node positions (border points at ``border_fit_weight``), the decoder on its
+        frozen output, and, with ``joint_steps``, a joint fine-tune (PPR). The layout and the encoder stage
+        are checkpointed (resumable)."""
         E, n = cx.n_epochs, cx.n
         if ck.has_npz("state/timevis_layout"):
             T = torch.from_numpy(ck.load_npz("state/timevis_layout")["Y"]).to(dev)
@@ -254,32 +295,66 @@ class TimeVis(ParametricMixin, Projector):
                                 steps=self.layout_joint_steps, batch=self.layout_batch * 2, lr=0.02,
                                 negative_sample_rate=self.negative_sample_rate, generator=gen, device=dev)
             ck.save_npz("state/timevis_layout", {"Y": T.cpu().numpy()})
-        if not ck.has("state/timevis_train"):  # a resumed state already carries its whitening
-            model.encoder.rewhiten(nodes[:E * n], generator=gen)
-        opt = torch.optim.Adam(model.encoder.parameters(), lr=self.encoder_lr)
-        start = _resume_training(ck, model, opt, gen)
-
-        def on_step(step, optimizer):
-            if self.checkpoint_every and step % self.checkpoint_every == 0 and step < self.encoder_steps:
-                ck.save_torch("state/timevis_train", {
-                    "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-                    "optimizer": optimizer.state_dict(), "generator": gen.get_state(), "step": step})
-                self._after_checkpoint(step)
-
         amp = amp_dtype(dev, self.amp)
         lw = None
         if cx.n_nodes > E * n and self.border_fit_weight != 1.0:
             lw = torch.ones(cx.n_nodes, device=dev)
             lw[E * n:] = self.border_fit_weight
-        res = fit_encoder(model, nodes, T, steps=self.encoder_steps, batch=self.encoder_batch, lr=self.encoder_lr,
-                          generator=gen, optimizer=opt, start_step=start, on_step=on_step, amp=amp,
-                          loss_weights=lw)
+        seg = None
+        if model.segmented:
+            seg = model.encoder.epoch_segment.to(dev)[torch.from_numpy(cx.node_epoch()).to(dev)]
+        res = self._fit_encoders(model, nodes, T, seg, lw, E * n, gen, ck, amp)
         rdec = fit_decoder(model, nodes, steps=self.decoder_steps, batch=self.decoder_batch,
-                           lambda_rec=self.lambda_rec, pred_loss=pred_loss, generator=gen, amp=amp, cond=cond)
+                           lambda_rec=self.lambda_rec, pred_loss=pred_loss, generator=gen, amp=amp, cond=cond,
+                           seg=seg)
         if self.joint_steps > 0:
             fit_joint(model, nodes, T, steps=self.joint_steps, lambda_rec=self.lambda_rec, pred_loss=pred_loss,
-                      generator=gen, amp=amp, cond=cond)
+                      generator=gen, amp=amp, cond=cond, seg=seg)
         return {"steps": res["steps"] + rdec["steps"], "loss": res["fit"] + self.lambda_rec * rdec["recon"]}
+
+    def _fit_encoders(self, model, nodes, T, seg, lw, n_samples, gen, ck, amp):
+        """The encoder regressed on the layout T: the one encoder on all nodes, or each part of a segmented
+        encoder on its segment's nodes, with ``encoder_steps`` shared in proportion to their counts (so the
+        time is the same). Every part is whitened for the samples of all epochs: whitened for its own segment's,
+        the first part (early epochs, whose representations have a few strong directions and much noise) lost
+        NN@15 0.03 at epoch 1 of the demo. Checkpointed every ``checkpoint_every`` steps with the part being fitted (``segment``)."""
+        parts = list(model.encoder.parts) if model.segmented else [model.encoder]
+        n_steps = self.total_encoder_steps(len(self.epochs_))
+        start_seg = 0
+        if ck.has("state/timevis_train"):  # a resumed state carries the whitening of the parts fitted so far
+            st = ck.load_torch("state/timevis_train")
+            start_seg = int(st.get("segment", 0))
+        fits, total = [], 0
+        for k, part in enumerate(parts):
+            if seg is None:  # no copies of the node matrix
+                xk, tk, wk = nodes, T, lw
+            else:
+                ids = torch.nonzero(seg == k).squeeze(1)
+                xk, tk, wk = nodes[ids], T[ids], None if lw is None else lw[ids]
+            steps = max(1, round(n_steps * len(xk) / len(nodes)))
+            total += steps
+            if k < start_seg:
+                continue
+            opt = torch.optim.Adam(part.parameters(), lr=self.encoder_lr)
+            begin = 0
+            if k == start_seg:
+                begin = _resume_training(ck, model, opt, gen)
+            if begin == 0:
+                part.rewhiten(nodes[:n_samples], generator=gen)
+
+            def on_step(step, optimizer, k=k, steps=steps):
+                if self.checkpoint_every and step % self.checkpoint_every == 0 and step < steps:
+                    ck.save_torch("state/timevis_train", {
+                        "model": {n_: v.detach().cpu().clone() for n_, v in model.state_dict().items()},
+                        "optimizer": optimizer.state_dict(), "generator": gen.get_state(), "step": step,
+                        "segment": k})
+                    self._after_checkpoint(step)
+
+            r = fit_encoder(model, xk, tk, steps=steps, batch=self.encoder_batch, lr=self.encoder_lr, generator=gen,
+                            optimizer=opt, start_step=begin, on_step=on_step, amp=amp, loss_weights=wk, encoder=part)
+            del xk, tk, wk
+            fits.append(r["fit"])
+        return {"steps": total, "fit": float(np.mean(fits)) if fits else float("nan")}
 
     def _after_checkpoint(self, step):  # hook (tests inject interruptions here)
         pass
