@@ -214,3 +214,13 @@ def test_exact_knn_in_blocks_equals_one_block_and_blocks_fit_the_budget():
         rows = block_rows(n_ref)
         assert rows * n_ref <= max(BLOCK_FLOATS, 64 * n_ref) and rows <= 4096
     assert block_rows(12_000) < 2048 and block_rows(10**8) == 64
+
+
+def test_release_memory_trims_the_heap_on_glibc():
+    import platform
+
+    from ttvis_widget.engine.base import release_memory
+
+    expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert release_memory() is expected
+    assert release_memory() is expected  # the libc handle is cached and reusable

@@ -57,7 +57,8 @@ import numpy as np
 import torch
 
 from . import graph as G
-from .base import DEFAULT_THREADS, Checkpoints, Projector, Timer, amp_dtype, resolve_device, torch_threads
+from .base import (DEFAULT_THREADS, Checkpoints, Projector, Timer, amp_dtype, release_memory, resolve_device,
+                   torch_threads)
 from .layout import Anchor, cross_prediction_weights, fit_decoder, fit_encoder, fit_joint, pca_init, procrustes, umap_layout
 from .losses import find_ab_params
 from .models import VisModel, decode_numpy, encode_numpy
@@ -367,6 +368,7 @@ class DVI(ParametricMixin, Projector):
             ck.save_npz(f"state/layout_{e}", {"Y": prev_layout})
             ck.save_torch(f"models/epoch_{e}", state)
             ck.save_embedding(e, emb)  # last: its presence marks the epoch as finished
+            release_memory()  # the epoch's freed temporaries, or the process grows epoch by epoch
             info = {"graph_s": timer.t.get("graph_s", 0.0), "train_s": timer.t.get("train_s", 0.0),
                     "knn_s": timer.t.get("knn_s", 0.0), "borders_s": timer.t.get("borders_s", 0.0),
                     "steps": res["steps"] + rdec["steps"], "fit_loss": res["fit"], "recon_loss": rdec["recon"],

@@ -51,7 +51,8 @@ import numpy as np
 import torch
 
 from . import graph as G
-from .base import DEFAULT_THREADS, Checkpoints, Projector, Timer, amp_dtype, resolve_device, torch_threads
+from .base import (DEFAULT_THREADS, Checkpoints, Projector, Timer, amp_dtype, release_memory, resolve_device,
+                   torch_threads)
 from .dvi import ParametricMixin
 from .layout import fit_decoder, fit_encoder, fit_joint, pca_init, umap_layout
 from .losses import find_ab_params
@@ -295,6 +296,7 @@ class TimeVis(ParametricMixin, Projector):
                                 steps=self.layout_joint_steps, batch=self.layout_batch * 2, lr=0.02,
                                 negative_sample_rate=self.negative_sample_rate, generator=gen, device=dev)
             ck.save_npz("state/timevis_layout", {"Y": T.cpu().numpy()})
+            release_memory()
         amp = amp_dtype(dev, self.amp)
         lw = None
         if cx.n_nodes > E * n and self.border_fit_weight != 1.0:
@@ -304,6 +306,7 @@ class TimeVis(ParametricMixin, Projector):
         if model.segmented:
             seg = model.encoder.epoch_segment.to(dev)[torch.from_numpy(cx.node_epoch()).to(dev)]
         res = self._fit_encoders(model, nodes, T, seg, lw, E * n, gen, ck, amp)
+        release_memory()
         rdec = fit_decoder(model, nodes, steps=self.decoder_steps, batch=self.decoder_batch,
                            lambda_rec=self.lambda_rec, pred_loss=pred_loss, generator=gen, amp=amp, cond=cond,
                            seg=seg)
