@@ -107,12 +107,15 @@ class SegmentedEncoder(nn.Module):
             raise ValueError("this encoder has one part per segment of epochs: pass the segment (seg=...)")
         if not torch.is_tensor(seg):
             return self.parts[int(seg)](x)
-        outs = [(rows, self.parts[k](x[rows])) for k in range(len(self.parts))
-                for rows in [torch.nonzero(seg == k).squeeze(1)] if len(rows)]
-        out = torch.empty(len(x), 2, dtype=outs[0][1].dtype if outs else x.dtype, device=x.device)
-        for rows, y in outs:
-            out[rows] = y
-        return out
+        out = None
+        for k, part in enumerate(self.parts):
+            rows = torch.nonzero(seg == k).squeeze(1)
+            if len(rows):
+                y = part(x[rows])
+                if out is None:  # the parts' dtype (bfloat16 under autocast)
+                    out = torch.empty(len(x), 2, dtype=y.dtype, device=x.device)
+                out[rows] = y
+        return out if out is not None else x.new_empty(len(x), 2)
 
 
 class Decoder(nn.Sequential):
