@@ -332,9 +332,9 @@ def test_umap_baselines(digits, tmp_path, method):
             run.border_embedding(8)
 
 
-def test_layout_negatives_uniform_and_cross_prediction_weights():
+def test_layout_sampling_and_cross_prediction_weights():
     """Negatives are uniform over all nodes (umap-learn's rule), not drawn by degree from the batch's tails;
-    edges between differently predicted samples are down-weighted, border nodes untouched."""
+    edges are drawn ∝ weight; edges between differently predicted samples are down-weighted, border nodes untouched."""
     import torch
 
     from ttvis_widget.engine.layout import cross_prediction_weights, uniform_negatives
@@ -343,6 +343,21 @@ def test_layout_negatives_uniform_and_cross_prediction_weights():
     neg = uniform_negatives(50, 200000, g)
     counts = np.bincount(neg.numpy(), minlength=50)
     assert counts.min() > 0.9 * 4000 and counts.max() < 1.1 * 4000
+
+    from ttvis_widget.engine.graph import EdgeSampler
+
+    w = np.array([5.0, 0.2, 1.0, 3.0, 0.8])  # edge e is (e, 10 + e)
+    s = EdgeSampler(np.arange(5), 10 + np.arange(5), w, generator=torch.Generator().manual_seed(1), block=1000)
+    draws = [s.sample(300) for _ in range(60)]  # 18,000 draws: 18 blocks (each one's tail of 100 is unused)
+    heads = torch.cat([d[0] for d in draws]).numpy()
+    assert all(np.array_equal(d[1].numpy(), d[0].numpy() + 10) for d in draws)  # a head comes with its tail
+    freq = np.bincount(heads, minlength=5) / len(heads)
+    np.testing.assert_allclose(freq, w / w.sum(), atol=0.012)  # ∝ weight (i.i.d. draws would give ±0.007 sd)
+    # within a block each edge appears its expected count rounded up or down (systematic sampling)
+    block = np.bincount(s._buf.numpy(), minlength=5)
+    assert block.sum() == 1000 and np.all(np.abs(block - 1000 * w / w.sum()) < 1)
+    again = EdgeSampler(np.arange(5), 10 + np.arange(5), w, generator=torch.Generator().manual_seed(1), block=1000)
+    assert np.array_equal(again.sample(300)[0].numpy(), draws[0][0].numpy())  # seeded: reproducible
 
     class Dyn:
         def prediction(self, e):

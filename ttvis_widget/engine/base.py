@@ -45,6 +45,17 @@ def amp_dtype(device: str, enabled=True):
     return torch.bfloat16 if ok else None
 
 
+def adam(params, lr: float, **kw):
+    """``torch.optim.Adam`` with the fused kernel where torch has one for the parameters' device (CPU, CUDA):
+    one kernel per step instead of a dozen elementwise passes per tensor. On 2 CPU cores a decoder step of the
+    DVI demo spent 0.97 ms of its 6.4 ms in the unfused update, and a layout step 140 µs against 70 µs."""
+    import torch
+
+    params = list(params)
+    dev = params[0].device.type if params and torch.is_tensor(params[0]) else "cpu"
+    return torch.optim.Adam(params, lr=lr, fused=dev in ("cpu", "cuda"), **kw)
+
+
 #: torch CPU threads of the parametric methods: min(2, cores). Measured on an idle 2-core machine, 2 threads
 #: make a 256-sample step of the (256, 256) encoder 1.5x and a 1024-sample step 1.8x faster than 1 thread.
 DEFAULT_THREADS = max(1, min(2, os.cpu_count() or 1))

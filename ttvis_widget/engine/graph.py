@@ -7,7 +7,8 @@
   exact path) is a vectorized transcription of the same algorithm (smooth_knn_dist: 64-step bisection, local
   connectivity 1, the 1e-3 minimum scale; memberships; fuzzy union) that needs no JIT -- results agree to
   floating-point precision (see tests).
-* ``prune`` / ``EdgeSampler``: drop weights < max/n_epochs; sample edges with replacement ∝ weight.
+* ``prune`` / ``EdgeSampler``: drop weights < max/n_epochs; sample edges with replacement ∝ weight (shuffled
+  systematic blocks).
 """
 from __future__ import annotations
 
@@ -193,9 +194,17 @@ def neighbour_preserving_rate(idx_a: np.ndarray, idx_b: np.ndarray) -> np.ndarra
 
 
 class EdgeSampler:
-    """Draw edges with replacement, with probability ∝ weight (inverse-CDF on a cumulative sum; seedable)."""
+    """Draw edges with replacement, with probability ∝ weight (seedable).
 
-    def __init__(self, heads, tails, weights, device="cpu", generator=None):
+    Draws come from shuffled blocks of ``block`` edges chosen by systematic sampling: with one uniform offset
+    u, edge e appears floor(M·c_e + u) − floor(M·c_{e−1} + u) times in a block of M (c: the normalised
+    cumulative weights), i.e. its expected count rounded up or down, as umap-learn's epochs_per_sample
+    schedule visits edges. Each draw is still an unbiased sample ∝ weight, with less variance than
+    independent draws, and a block costs one pass over the weights plus one permutation: on the demo's
+    250k-edge graphs 0.15 ms per 8,192 draws against 0.8 ms for inverse-CDF binary search per draw.
+    """
+
+    def __init__(self, heads, tails, weights, device="cpu", generator=None, block: int = 1 << 19):
         import torch
 
         self.heads = torch.as_tensor(heads, device=device)
@@ -205,16 +214,30 @@ class EdgeSampler:
         self.cdf = self.cdf / self.cdf[-1]
         self.generator = generator
         self.device = device
+        self.block = int(block)
+        self._buf = torch.empty(0, dtype=torch.long, device=device)
+        self._pos = 0
 
     def __len__(self):
         return len(self.heads)
 
-    def sample(self, n: int):
+    def _refill(self, m: int) -> None:
         import torch
 
-        u = torch.rand(n, generator=self.generator, dtype=torch.float64, device=self.device)
-        i = torch.searchsorted(self.cdf, u).clamp_max(len(self.cdf) - 1)
-        return self.heads[i], self.tails[i]
+        u = torch.rand(1, generator=self.generator, dtype=torch.float64, device=self.device)
+        ends = torch.floor(self.cdf * m + u).long()
+        ends[-1] = m  # cdf[-1] == 1, so floor(m + u) == m: exact, not left to round-off
+        counts = torch.diff(ends, prepend=ends.new_zeros(1))
+        ids = torch.repeat_interleave(torch.arange(len(counts), device=self.device), counts)
+        perm = torch.randperm(m, generator=self.generator, device=self.device)
+        self._buf, self._pos = ids.index_select(0, perm), 0
+
+    def sample(self, n: int):
+        if self._pos + n > len(self._buf):
+            self._refill(max(self.block, int(n)))
+        i = self._buf[self._pos:self._pos + n]
+        self._pos += n
+        return self.heads.index_select(0, i), self.tails.index_select(0, i)
 
 
 def border_graph(X: np.ndarray, B: np.ndarray, k: int = 15, device: str = "cpu") -> sp.csr_matrix:

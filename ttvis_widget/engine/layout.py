@@ -8,7 +8,7 @@ parameter updates: regressing it on that layout with many small batches reaches 
 so the parametric methods now (1) lay the nodes out non-parametrically, then (2) fit f (and g) to the layout.
 
 * ``umap_layout``: free positions Y [n, 2] from ``init``; each step samples ``batch`` edges ∝ weight (with
-  replacement, like umap-learn's epochs_per_sample over an epoch) and ``negative_sample_rate`` tails per
+  replacement, from systematic blocks like umap-learn's epochs_per_sample: graph.EdgeSampler) and ``negative_sample_rate`` tails per
   positive drawn **uniformly over all nodes** (umap-learn's rule; not a permutation of the batch's tails, which
   samples by degree). Loss: mean of −log q over positives and −log(1 − q) over negatives, q clamped to
   [1e-4, 1 − 1e-4]; Adam with a linear learning-rate decay to 0 (umap-learn's SGD schedule).
@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .base import adam
 from .losses import EPS
 
 
@@ -76,34 +77,47 @@ def procrustes(Y: torch.Tensor, ref: torch.Tensor, n: int | None = None):
 
 def umap_grad(Y: torch.Tensor, h: torch.Tensor, t: torch.Tensor, neg: torch.Tensor, *, a: float, b: float,
               out: torch.Tensor | None = None) -> torch.Tensor:
-    """Gradient wrt Y of the mean UMAP cross-entropy over the positive edges (h, t) and the negative pairs
-    (h repeated ``len(neg) // len(h)`` times, neg): −log q on positives, −log(1 − q) on negatives,
+    """Gradient wrt Y [n, 2] of the mean UMAP cross-entropy over the positive edges (h, t) and the negative
+    pairs (h repeated ``len(neg) // len(h)`` times, neg): −log q on positives, −log(1 − q) on negatives,
     q = 1/(1 + a·d^{2b}) clamped to [EPS, 1 − EPS] (no gradient where clamped).
 
     Written out rather than left to autograd: the closed form needs no saved graph and fewer elementwise
-    passes (300 layout steps of 8,192 edges on the demo: 0.95 s against 1.1 s, 2 CPU cores)."""
-    nsr = len(neg) // max(len(h), 1)
-    scale = 1.0 / (len(h) * (1 + nsr))
-    yh = Y[h]
-    dp = yh - Y[t]
-    d2 = (dp * dp).sum(1).clamp_min(1e-12)
+    passes. The work is done on the transposed [2, n] layout (``umap_grad_t``)."""
+    G = umap_grad_t(Y.T.contiguous(), h, t, neg, a=a, b=b).T
+    return G.contiguous() if out is None else out.copy_(G)
+
+
+def umap_grad_t(Yt: torch.Tensor, h: torch.Tensor, t: torch.Tensor, neg: torch.Tensor, *, a: float, b: float,
+                out: torch.Tensor | None = None) -> torch.Tensor:
+    """``umap_grad`` on positions stored as [2, n] (a row of x, a row of y), the gradient in the same layout.
+
+    Why [2, n]: every elementwise pass then runs over long contiguous rows. On 2 CPU cores, for a step of
+    8,192 edges and 40,960 negatives, the squared distance of [m, 2] rows took 180 µs against 34 µs as two
+    rows, ``index_add_`` of [m, 2] rows 300 µs against 100 µs on the flat view, and ``Y[idx]`` 250 µs against
+    81 µs with ``index_select``. With graph.EdgeSampler's blocks and the fused Adam, a demo-sized layout step
+    (13,200 nodes, 250k edges) went from 3.8 ms to 1.8 ms."""
+    n = Yt.shape[1]
+    nb = len(h)
+    nsr = len(neg) // max(nb, 1)
+    scale = 1.0 / (nb * (1 + nsr))
+    yh = Yt.index_select(1, h)
+    dp = yh - Yt.index_select(1, t)
+    d2 = (dp[0] * dp[0] + dp[1] * dp[1]).clamp_min(1e-12)
     p = d2 ** b
     den = 1 + a * p  # 1/q
     # d(−log q)/dy_h = 2ab·d2^(b−1)/(1 + a·d2^b) · (y_h − y_t)
     cp = torch.where(den > 1 / (1 - EPS), (2 * a * b * scale) * p / d2 / den, 0.0)
-    yhn = yh.repeat(nsr, 1)
-    dn = yhn - Y[neg]
-    d2n = (dn * dn).sum(1).clamp_min(1e-12)
+    dn = yh.repeat(1, nsr) - Yt.index_select(1, neg)  # column j·nb + i: negative j of head i
+    d2n = (dn[0] * dn[0] + dn[1] * dn[1]).clamp_min(1e-12)
     denn = 1 + a * d2n ** b
     # d(−log(1 − q))/dy_h = −2b/(d2·(1 + a·d2^b)) · (y_h − y_n)
     cn = torch.where((denn > 1 / (1 - EPS)) & (denn < 1 / EPS), (-2 * b * scale) / (d2n * denn), 0.0)
-    gp = cp[:, None] * dp
-    gn = cn[:, None] * dn
-    G = torch.zeros_like(Y) if out is None else out.zero_()
-    G.index_add_(0, h, gp)  # alpha=-1 would leave index_add_'s fast CPU path (4× slower): negate instead
-    G.index_add_(0, t, -gp)
-    G.index_add_(0, h.repeat(nsr), gn)
-    G.index_add_(0, neg, -gn)
+    gp = dp * cp
+    gn = dn * cn
+    gh = gp + gn.view(2, nsr, nb).sum(1) if nsr else gp  # a head's negatives summed: heads scattered once
+    rows = torch.cat([h, t, neg])
+    G = torch.zeros_like(Yt) if out is None else out.zero_()
+    G.view(-1).index_add_(0, torch.cat([rows, rows + n]), torch.cat([gh, -gp, -gn], 1).view(-1))
     return G
 
 
@@ -115,24 +129,25 @@ def umap_layout(heads, tails, weights, n_nodes: int, init: torch.Tensor, *, a: f
     still attract and repel the others): that places new nodes into a finished layout."""
     from .graph import EdgeSampler
 
-    Y = torch.nn.Parameter(init.detach().clone().float().to(device))
+    Yt = torch.nn.Parameter(init.detach().float().to(device).T.contiguous())  # [2, n]: see umap_grad_t
     if steps <= 0 or len(heads) == 0:
-        return Y.detach()
+        return Yt.detach().T.contiguous()
     sampler = EdgeSampler(heads, tails, weights, device=device, generator=generator)
-    opt = torch.optim.Adam([Y], lr=lr)
+    opt = adam([Yt], lr=lr)
     nsr = int(negative_sample_rate)
-    Y.grad = torch.zeros_like(Y)
+    Yt.grad = torch.zeros_like(Yt)
     with torch.no_grad():
         for s in range(int(steps)):
             for g in opt.param_groups:
                 g["lr"] = lr * (1.0 - s / steps)
             h, t = sampler.sample(batch)
             neg = uniform_negatives(n_nodes, nsr * batch, generator, device)
-            umap_grad(Y, h, t, neg, a=a, b=b, out=Y.grad)
+            umap_grad_t(Yt, h, t, neg, a=a, b=b, out=Yt.grad)
             if n_frozen:
-                Y.grad[:n_frozen] = 0.0  # Adam's moments stay 0 there, so those rows never move
+                Yt.grad[:, :n_frozen] = 0.0  # Adam's moments stay 0 there, so those columns never move
             opt.step()
-    return Y.detach()
+    return Yt.detach().T.contiguous()
+
 
 
 def _sampler(n, weights, device):
@@ -203,7 +218,7 @@ def fit_encoder(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int,
     dev = nodes.device
     n = len(nodes)
     enc = model.encoder if encoder is None else encoder
-    opt = optimizer or torch.optim.Adam(enc.parameters(), lr=lr)
+    opt = optimizer or adam(enc.parameters(), lr=lr)
     cdf = _sampler(n, weights, dev)
     if hasattr(enc, "forward_whitened"):
         with torch.no_grad():
@@ -217,9 +232,9 @@ def fit_encoder(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int,
             g["lr"] = lr * max(min_lr_frac, 1.0 - step / steps)
         ids = _draw(n, batch, cdf, generator, dev)
         with torch.autocast(torch.device(dev).type, dtype=amp, enabled=amp is not None):
-            y = fwd(xin[ids])
-        se = ((y.float() - target[ids]) ** 2).sum(1)
-        lf = se.mean() if loss_weights is None else (se * loss_weights[ids]).mean()
+            y = fwd(xin.index_select(0, ids))
+        se = ((y.float() - target.index_select(0, ids)) ** 2).sum(1)
+        lf = se.mean() if loss_weights is None else (se * loss_weights.index_select(0, ids)).mean()
         loss = lf if extra_loss is None else lf + extra_loss()
         _step(opt, loss, anchor)
         if step >= steps - 100:
@@ -237,7 +252,7 @@ def _decoder_extras(model, xr, ids, head, lambda_pred, target_logp, pred_loss, e
     loss = 0.0
     if head is not None and lambda_pred > 0:
         logq = torch.log_softmax(head(model.denormalize(xr)), 1)
-        tp = target_logp[ids]
+        tp = target_logp.index_select(0, ids)
         loss = loss + lambda_pred * (tp.exp() * (tp - logq)).sum(1).mean()
     if pred_loss is not None:
         loss = loss + pred_loss(xr, ids)
@@ -261,7 +276,7 @@ def fit_decoder(model, nodes: torch.Tensor, *, steps: int, batch: int = 1024, lr
         model.train(False)
         Y = torch.cat([model.encode_normalized(nodes[s:s + 65536], None if seg is None else seg[s:s + 65536])
                        for s in range(0, n, 65536)], 0)
-    opt = optimizer or torch.optim.Adam(model.decoder.parameters(), lr=lr)
+    opt = optimizer or adam(model.decoder.parameters(), lr=lr)
     cdf = _sampler(n, weights, dev)
     model.train()
     recs = []
@@ -269,9 +284,9 @@ def fit_decoder(model, nodes: torch.Tensor, *, steps: int, batch: int = 1024, lr
         for g in opt.param_groups:
             g["lr"] = lr * max(0.05, 1.0 - step / steps)
         ids = _draw(n, batch, cdf, generator, dev)
-        x = nodes[ids]
+        x = nodes.index_select(0, ids)
         with torch.autocast(torch.device(dev).type, dtype=amp, enabled=amp is not None):
-            xr = model.decoder(Y[ids], None if cond is None else cond[ids])
+            xr = model.decoder(Y.index_select(0, ids), None if cond is None else cond.index_select(0, ids))
         xr = xr.float()
         lrec = ((xr - x) ** 2).mean()
         loss = lambda_rec * lrec
@@ -295,19 +310,19 @@ def fit_joint(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int, b
     prediction -- the PPR the decoder alone cannot reach (0.93 -> see dvi.py) -- at a small NN@15 cost."""
     dev = nodes.device
     n = len(nodes)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = adam(model.parameters(), lr=lr)
     model.train()
     for step in range(int(steps)):
         for g in opt.param_groups:
             g["lr"] = lr * max(0.05, 1.0 - step / steps)
         ids = torch.randint(0, n, (batch,), generator=generator, device=dev)
-        x = nodes[ids]
+        x = nodes.index_select(0, ids)
         with torch.autocast(torch.device(dev).type, dtype=amp, enabled=amp is not None):
-            y = model.encode_normalized(x, None if seg is None else seg[ids])
-            xr = model.decoder(y, None if cond is None else cond[ids])
+            y = model.encode_normalized(x, None if seg is None else seg.index_select(0, ids))
+            xr = model.decoder(y, None if cond is None else cond.index_select(0, ids))
         y, xr = y.float(), xr.float()
-        se = ((y - target[ids]) ** 2).sum(1)
-        fit = se.mean() if fit_weights is None else (se * fit_weights[ids]).mean()
+        se = ((y - target.index_select(0, ids)) ** 2).sum(1)
+        fit = se.mean() if fit_weights is None else (se * fit_weights.index_select(0, ids)).mean()
         loss = lambda_fit * fit + lambda_rec * ((xr - x) ** 2).mean()
         loss = loss + _decoder_extras(model, xr, ids, head, lambda_pred, target_logp, pred_loss, extra_loss)
         opt.zero_grad(set_to_none=True)

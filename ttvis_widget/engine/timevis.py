@@ -51,7 +51,7 @@ import numpy as np
 import torch
 
 from . import graph as G
-from .base import (DEFAULT_THREADS, Checkpoints, Projector, Timer, amp_dtype, release_memory, resolve_device,
+from .base import (DEFAULT_THREADS, Checkpoints, Projector, Timer, adam, amp_dtype, release_memory, resolve_device,
                    torch_threads)
 from .dvi import ParametricMixin
 from .layout import fit_decoder, fit_encoder, fit_joint, pca_init, umap_layout
@@ -202,7 +202,7 @@ class TimeVis(ParametricMixin, Projector):
             nodes = model.normalize(allX).contiguous()
             del allX
             gen = torch.Generator(device=dev).manual_seed(self.seed)
-            opt = torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=1e-5)
+            opt = adam(model.parameters(), lr=self.lr, weight_decay=1e-5)
             start = 0
             pred_loss = self._pred_loss(dynamics, eps, model, nodes, node_epoch, dev)
             if self.mode == "layout":
@@ -338,7 +338,7 @@ class TimeVis(ParametricMixin, Projector):
             total += steps
             if k < start_seg:
                 continue
-            opt = torch.optim.Adam(part.parameters(), lr=self.encoder_lr)
+            opt = adam(part.parameters(), lr=self.encoder_lr)
             begin = 0
             if k == start_seg:
                 begin = _resume_training(ck, model, opt, gen)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .base import adam
 from .losses import reconstruction, umap_ce
 
 
@@ -28,7 +29,7 @@ def train_edges(model, X: torch.Tensor, sampler, *, a: float, b: float, max_step
     ``cond``: per-node condition ids of a conditioned decoder (models.Decoder). ``on_block(step, optimizer)`` is called
     after every block (checkpointing). Returns {"steps", "loss", "umap", "recon", "stopped_early"}.
     """
-    opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = optimizer or adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     model.train()
     hist, block, block_u, block_r = [], [], [], []
     best = None
