@@ -38,12 +38,22 @@ model per segment of training for the same reason). On the demo (15 epochs, same
 NN@15 mean over epochs / at epoch 15, PPR at 15, tlr:
   1 part, 8,000 steps   0.194 / 0.176, 0.948, 0.666  (with the 600-step joint pass: 0.194 / 0.178, 0.954)
   5 parts, 16,000 steps 0.226 / 0.226, 0.959, 0.666
-  5 parts, 24,000 steps 0.241 / 0.238, 0.962, 0.672  (default: 1,600 steps per epoch; 3 parts: 0.233, 8 at
-                        16,000: 0.225, 15: 0.230)
+  5 parts, 24,000 steps 0.241 / 0.238, 0.962, 0.672  (3 parts: 0.233, 8 at 16,000: 0.225, 15: 0.230)
+  5 parts, 40,000 steps 0.255 / 0.254, 0.965, 0.675
 The parts move a sample no more between epochs than the one encoder does (tlr unchanged). The joint pass
 (``joint_steps``) is off by default: with parts it cost NN@15 0.01-0.017 (200-600 steps) for PPR +0.002-0.007,
 which is already above 0.95 without it. ``encoder_segments=1, encoder_steps=8000, joint_steps=600`` gives the
 one shared encoder of the original method.
+
+Defaults: 2,600 encoder steps per fitted epoch and 600 layout steps per warm epoch. Full fits of the demo's
+15 epochs (after the layout step got 2x cheaper, layout.umap_grad_t), NN@15 mean / at epoch 15, PPR at 15,
+tlr, fit time:
+  1,600 steps per epoch, 300 layout steps (the earlier defaults)  0.240 / 0.237, 0.959, 0.670  (encoder
+                                                                  and decoder stages alone: 77 s)
+  2,600 per epoch (39,000), 300 layout steps                      0.254 / 0.249, 0.960, 0.670, 135 s
+  2,600 per epoch, 600 layout steps (default)                     0.257 / 0.254, 0.979, 0.692, 142 s
+The longer per-epoch layouts settle each epoch before the temporal pass joins them, which the decoder's PPR
+and the temporal ranking (tlr) both show.
 """
 from __future__ import annotations
 
@@ -72,15 +82,15 @@ class TimeVis(ParametricMixin, Projector):
                  min_steps_per_epoch: int = 40, patience: int = 2, tol: float = 2e-3, prune_epochs: int = 200,
                  max_samples: int | None = None, checkpoint_every: int = 100, exact_knn_max: int = G.EXACT_MAX,
                  num_threads: int | None = DEFAULT_THREADS, mode: str = "layout", cross_pred_weight: float = 0.03,
-                 layout_steps_first: int = 1000, layout_steps: int = 300, layout_lr_warm: float = 0.05,
+                 layout_steps_first: int = 1000, layout_steps: int = 600, layout_lr_warm: float = 0.05,
                  layout_joint_steps: int = 200,
                  layout_batch: int = 8192, encoder_steps: int | None = None, encoder_batch: int = 512,
                  encoder_lr: float = 2e-2, decoder_steps: int = 1500, decoder_batch: int = 1024,
                  joint_steps: int = 0, decoder_epoch_dim: int = 8, borders: bool = True,
                  border_fraction: float = 0.1, border_share: float = 0.1, border_fit_weight: float = 0.3,
                  encoder_segments: int = 5, amp: bool = True):
-        """``encoder_steps``: regression steps of the encoder, shared by its parts (default None: 1,600 per
-        fitted epoch, at least 4,000; see ``total_encoder_steps``)."""
+        """``encoder_steps``: regression steps of the encoder, shared by its parts (default None: 2,600 per
+        fitted epoch, at least 6,000; see ``total_encoder_steps``)."""
         super().__init__(seed=seed, device=device, progress=progress)
         self.n_neighbors = n_neighbors
         self.temporal_k = temporal_k
@@ -144,11 +154,11 @@ class TimeVis(ParametricMixin, Projector):
         return int(m.encoder.epoch_segment[int(np.argmin(np.abs(eps - int(epoch))))])
 
     def total_encoder_steps(self, n_epochs: int) -> int:
-        """``encoder_steps``, or by default 1,600 per fitted epoch (at least 4,000): the same time per epoch
-        whatever the number of epochs (15 demo epochs: 24,000)."""
+        """``encoder_steps``, or by default 2,600 per fitted epoch (at least 6,000): the same time per epoch
+        whatever the number of epochs (15 demo epochs: 39,000)."""
         if self.encoder_steps is not None:
             return int(self.encoder_steps)
-        return max(4000, 1600 * int(n_epochs))
+        return max(6000, 2600 * int(n_epochs))
 
     def epoch_segments(self, n_epochs: int) -> np.ndarray:
         """Segment id of each of ``n_epochs`` fitted epochs: ``encoder_segments`` contiguous runs of (nearly)
