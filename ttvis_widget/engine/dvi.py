@@ -24,6 +24,7 @@ Fashion-MNIST demo where umap-learn reaches 0.30):
      3,500 steps, s = 0.5                         0.297 / 0.966
      3,000 steps, s = 0.25                        0.297 / 0.969
      3,000 steps, s = 0 (default, + 500 decoder)  0.301 / 0.972
+     4,000 steps, s = 0                           0.305 / 0.975 (+1 to +2.7 s per epoch on 2 cores)
    The plain warm start (s = 1) was worse still (epochs 2-5: 0.26-0.27 against 0.28-0.29 fresh, at 2,000
    steps). Continuity between epochs does not suffer: it comes from the warm layout (15 epochs: tlr 0.647
    at s = 0 against 0.650 at s = 0.5). ``encoder_shrink=1`` is the original's warm start;
