@@ -8,10 +8,11 @@ parameter updates: regressing it on that layout with many small batches reaches 
 so the parametric methods now (1) lay the nodes out non-parametrically, then (2) fit f (and g) to the layout.
 
 * ``umap_layout``: free positions Y [n, 2] from ``init``; each step samples ``batch`` edges ∝ weight (with
-  replacement, from systematic blocks like umap-learn's epochs_per_sample: graph.EdgeSampler) and ``negative_sample_rate`` tails per
-  positive drawn **uniformly over all nodes** (umap-learn's rule; not a permutation of the batch's tails, which
-  samples by degree). Loss: mean of −log q over positives and −log(1 − q) over negatives, q clamped to
-  [1e-4, 1 − 1e-4]; Adam with a linear learning-rate decay to 0 (umap-learn's SGD schedule).
+  replacement, from systematic blocks like umap-learn's epochs_per_sample: graph.EdgeSampler) and
+  ``negative_sample_rate`` tails per positive drawn **uniformly over all nodes** (umap-learn's rule; not a
+  permutation of the batch's tails, which samples by degree). Loss: mean of −log q over positives and
+  −log(1 − q) over negatives, q clamped to [1e-4, 1 − 1e-4]; Adam with a linear learning-rate decay to 0
+  (umap-learn's SGD schedule).
 * ``distill``: small-batch regression of the encoder on the layout (+ an optional extra term, e.g. DVI's
   temporal penalty) while the decoder learns the inverse from the **detached** encoder output (reconstruction +
   optional prediction KL), so decoder errors never pull the layout apart.
