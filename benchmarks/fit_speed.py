@@ -42,11 +42,7 @@ def best_of(n, f):
 
 def rss_mb() -> float | None:
     """Resident set size of this process now (MB), from /proc (Linux); None elsewhere."""
-    try:
-        with open("/proc/self/status") as f:
-            return next(int(ln.split()[1]) / 1024 for ln in f if ln.startswith("VmRSS:"))
-    except (OSError, StopIteration, ValueError):
-        return None
+    return proc_status_mb("VmRSS").get("VmRSS")
 
 
 def proc_status_mb(*keys: str) -> dict:
