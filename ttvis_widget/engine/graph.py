@@ -228,7 +228,7 @@ class EdgeSampler:
         ends = torch.floor(self.cdf * m + u).long()
         ends[-1] = m  # cdf[-1] == 1, so floor(m + u) == m: exact, not left to round-off
         counts = torch.diff(ends, prepend=ends.new_zeros(1))
-        ids = torch.repeat_interleave(torch.arange(len(counts), device=self.device), counts)
+        ids = torch.repeat_interleave(counts)  # edge e repeated counts[e] times
         perm = torch.randperm(m, generator=self.generator, device=self.device)
         self._buf, self._pos = ids.index_select(0, perm), 0
 
