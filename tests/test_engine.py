@@ -332,6 +332,24 @@ def test_umap_baselines(digits, tmp_path, method):
             run.border_embedding(8)
 
 
+@pytest.mark.slow
+def test_knn_above_exact_max_uses_nndescent_and_reports_its_jit_apart(digits):
+    """Above ``exact_max`` rows the graph comes from pynndescent: close to the exact one, and its one-time
+    compilation is reported as ``jit_s`` (not as the search's time), once per process."""
+    from ttvis_widget.engine import graph as G
+
+    X = digits.representation(8)
+    exact, _ = G.knn_exact(X, 15)
+    t1, t2 = {}, {}
+    idx, dist = G.knn(X, 15, exact_max=100, timings=t1)
+    assert idx.shape == (len(X), 15) and (idx[:, 0] == np.arange(len(X))).all() and (dist[:, 0] == 0).all()
+    recall = np.mean([len(set(a) & set(b)) / 15 for a, b in zip(idx, exact)])
+    assert recall > 0.95
+    assert t1["jit_s"] >= 0 and t1["nndescent_s"] > 0
+    G.knn(X, 15, exact_max=100, timings=t2)
+    assert t2["jit_s"] == 0.0 and t2["nndescent_s"] > 0
+
+
 def test_layout_sampling_and_cross_prediction_weights():
     """Negatives are uniform over all nodes (umap-learn's rule), not drawn by degree from the batch's tails;
     edges are drawn ∝ weight; edges between differently predicted samples are down-weighted, border nodes untouched."""
