@@ -57,6 +57,17 @@ def test_fashion_dynamics_small_real_run(tmp_path):
     np.testing.assert_array_equal(ttvis_widget.load(again).representation(2), dyn.representation(2))
 
 
+def test_fashion_dynamics_rep_dim_is_recorded_and_part_of_the_settings(tmp_path):
+    """``rep_dim`` sets the recorded width (the large benchmark case records 512); a recording at another
+    width is not mistaken for a reusable one."""
+    out = fashion.make_fashion_dynamics(tmp_path / "w", n_train=100, n_test=20, epochs=1, progress=False, rep_dim=24)
+    dyn = ttvis_widget.load(out)
+    assert dyn.dim == 24 and dyn.representation(1).shape == (120, 24)
+    np.testing.assert_allclose(dyn.head(1)(dyn.representation(1)), dyn.prediction(1), rtol=1e-4, atol=1e-4)
+    again = ttvis_widget.load(fashion.make_fashion_dynamics(out, n_train=100, n_test=20, epochs=1, progress=False))
+    assert again.dim == 128  # re-recorded at the default width, not reused
+
+
 def test_fashion_missing_falls_back_to_digits(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(fashion, "fashion_available", lambda: False)
     with pytest.warns(UserWarning, match="apt-get install dataset-fashion-mnist"):

@@ -66,8 +66,11 @@ def _balanced_subset(labels: np.ndarray, n: int, rng) -> np.ndarray:
 
 def make_fashion_dynamics(save_dir=None, n_train: int = 10000, n_test: int = 2000, epochs: int = 15,
                           every: int = 1, seed: int = 0, lr: float = 0.01, batch_size: int = 128,
-                          progress: bool = True, fallback_to_digits: bool = True) -> Path:
-    """Record the demo dynamics into ``save_dir`` (default :func:`default_demo_path`) and return it."""
+                          progress: bool = True, fallback_to_digits: bool = True, rep_dim: int = 128) -> Path:
+    """Record the demo dynamics into ``save_dir`` (default :func:`default_demo_path`) and return it.
+
+    ``rep_dim``: width of the recorded representation (the CNN's penultimate layer); e.g. 50,000 + 10,000
+    samples at 512 give the 60k x 512 size of benchmarks/fit_speed.py's large case."""
     import torch
 
     from ..store import SummaryWriter
@@ -86,6 +89,8 @@ def make_fashion_dynamics(save_dir=None, n_train: int = 10000, n_test: int = 200
     recorded = list(range(every, epochs + 1, every))
     settings = {"dataset": "fashion-mnist", "n_train": n_train, "n_test": n_test, "epochs": epochs,
                 "every": every, "seed": seed, "lr": lr, "batch_size": batch_size}
+    if rep_dim != 128:  # only when not the default, so that recordings made before the option stay valid
+        settings["rep_dim"] = int(rep_dim)
     if (save_dir / MANIFEST).exists():
         m = read_manifest(save_dir)
         if m.get("demo_settings") == settings and m.get("epochs") == recorded:
@@ -115,7 +120,7 @@ def make_fashion_dynamics(save_dir=None, n_train: int = 10000, n_test: int = 200
     g = torch.Generator().manual_seed(seed)
     train_loader = torch.utils.data.DataLoader(ds_tr, batch_size=batch_size, shuffle=True, generator=g)
 
-    model = _cnn()
+    model = _cnn(rep_dim)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     save_dir.parent.mkdir(parents=True, exist_ok=True)
     writer = SummaryWriter(save_dir, batch_size=1000, name="fashion-mnist-cnn", classes=FASHION_CLASSES)
@@ -137,7 +142,7 @@ def make_fashion_dynamics(save_dir=None, n_train: int = 10000, n_test: int = 200
                 print(f"epoch {epoch:3d}/{epochs}  train acc {stats['accuracy']:.3f}  test acc "
                       f"{stats['test_accuracy']:.3f}  ({time.perf_counter() - te:.1f} s)", flush=True)
     if progress:
-        print(f"ttvis: demo dynamics ({n_train} train + {n_test} test, {len(recorded)} epochs, 128-d) in {save_dir} "
+        print(f"ttvis: demo dynamics ({n_train} train + {n_test} test, {len(recorded)} epochs, {rep_dim}-d) in {save_dir} "
               f"[{time.perf_counter() - t0:.0f} s]")
     return save_dir
 
@@ -157,11 +162,12 @@ def add_arguments(p):
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--every", type=int, default=1, help="record every k-th epoch")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rep-dim", type=int, default=128, help="width of the recorded representation")
 
 
 def run_from_args(a) -> Path:
     return make_fashion_dynamics(a.out, n_train=a.n_train, n_test=a.n_test, epochs=a.epochs, every=a.every,
-                                 seed=a.seed)
+                                 seed=a.seed, rep_dim=a.rep_dim)
 
 
 if __name__ == "__main__":
