@@ -216,6 +216,20 @@ def test_exact_knn_in_blocks_equals_one_block_and_blocks_fit_the_budget():
     assert block_rows(12_000) < 2048 and block_rows(10**8) == 64
 
 
+def test_exact_knn_limit_is_larger_on_a_gpu_and_an_explicit_one_wins():
+    """knn is exact up to 20k rows on the host (pynndescent above), 200k on CUDA, where it needs no JIT and
+    the matrix products are cheap; an explicit ``exact_max`` overrides both."""
+    from ttvis_widget.engine.graph import EXACT_MAX, EXACT_MAX_CUDA, exact_limit, knn
+
+    assert exact_limit("cpu") == EXACT_MAX == 20_000 and exact_limit("cuda:0") == exact_limit("cuda") == EXACT_MAX_CUDA
+    assert exact_limit("cuda", 5) == exact_limit("cpu", 5) == 5 and EXACT_MAX_CUDA >= 60_000
+    X = np.random.default_rng(1).normal(size=(300, 5)).astype(np.float32)
+    t = {}
+    i, d = knn(X, 7, timings=t)  # 300 rows: exact, no pynndescent involved
+    np.testing.assert_array_equal(i, knn_exact(X, 7)[0])
+    assert "nndescent_s" not in t
+
+
 def test_release_memory_trims_the_heap_on_glibc():
     import platform
 

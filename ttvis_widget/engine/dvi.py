@@ -83,7 +83,7 @@ def edge_set(spatial: "G.sp.spmatrix", n_nodes: int, border=None, border_share: 
 
 
 def epoch_complex(X, dynamics, epoch, *, n_neighbors: int, n_borders: int, border_share: float, prune_epochs: int,
-                  seed: int, exact_knn_max: int, device: str, timer, graph_backend: str = "numpy"):
+                  seed: int, exact_knn_max: int | None, device: str, timer, graph_backend: str = "numpy"):
     """One epoch's UMAP complex over the samples X plus, with ``n_borders`` > 0 and a recorded head, the
     boundary-wise complex of that many border points (seed ``seed + epoch``). Returns (idx, sigma, rho, B or
     None, (heads, tails, weights)); nodes 0..len(X)-1 are the samples, then the border points."""
@@ -164,7 +164,7 @@ class DVI(ParametricMixin, Projector):
                  joint_fit_weight_lost: float | None = 0.1, prune_epochs: int = 200, whiten: bool = True,
                  layout_init: str = "previous", encoder_shrink: float = 0.0, border_fit_weight: float = 0.3,
                  border_layout: str = "joint", border_place_steps: int = 200, amp: bool = True,
-                 graph_backend: str = "numpy", exact_knn_max: int = G.EXACT_MAX, num_threads: int | None = DEFAULT_THREADS):
+                 graph_backend: str = "numpy", exact_knn_max: int | None = None, num_threads: int | None = DEFAULT_THREADS):
         super().__init__(seed=seed, device=device, progress=progress)
         self.n_neighbors = n_neighbors
         self.hidden = hidden

@@ -1,7 +1,8 @@
 """kNN graphs and UMAP fuzzy simplicial sets (algorithms.md §1.2–1.5).
 
-* ``knn``: exact (torch, chunked pairwise distances + top-k; no JIT) below ``exact_max`` points, pynndescent
-  above. Rows include the point itself first (distance 0), as umap-learn expects.
+* ``knn``: exact (torch, chunked pairwise distances + top-k; no JIT) up to 20,000 points on the host and
+  200,000 on a CUDA device (``exact_limit``), pynndescent above. Rows include the point itself first
+  (distance 0), as umap-learn expects.
 * ``fuzzy_simplicial_set``: the UMAP membership graph from precomputed neighbours. ``backend="umap"`` calls
   ``umap.umap_.fuzzy_simplicial_set`` (numba; first call JIT-compiles); ``backend="numpy"`` (default for the
   exact path) is a vectorized transcription of the same algorithm (smooth_knn_dist: 64-step bisection, local
@@ -18,6 +19,9 @@ import numpy as np
 import scipy.sparse as sp
 
 EXACT_MAX = 20000
+#: on a GPU the exact kNN of 60k x 512 is ~4 TFLOP of matrix products (well under a second on an H100) and has no
+#: JIT, where pynndescent would run on the host: exact up to this many rows there.
+EXACT_MAX_CUDA = 200000
 SMOOTH_K_TOLERANCE = 1e-5
 MIN_K_DIST_SCALE = 1e-3
 
@@ -27,6 +31,8 @@ MIN_K_DIST_SCALE = 1e-3
 #: working copy and the product's buffers: the peak of a whole DVI fit on the demo) and would take 0.5 GB per
 #: block at 60k; 349 rows (the default here) by 82 MB, and 174-699 rows are as fast on 2 cores (0.45-0.48 s).
 BLOCK_FLOATS = 1 << 22
+#: on a GPU a block may hold 2^27 floats (512 MB): fewer, larger matrix products, results kept on the device.
+BLOCK_FLOATS_CUDA = 1 << 27
 
 
 def block_rows(n_ref: int, budget: int = BLOCK_FLOATS) -> int:
@@ -44,11 +50,13 @@ def knn_exact(X, k: int, Y=None, device: str = "cpu", chunk: int | None = None, 
 
     Xt = torch.from_numpy(np.array(X, np.float32)).to(device)
     Yt = Xt if Y is None else torch.from_numpy(np.array(Y, np.float32)).to(device)
-    chunk = int(chunk or block_rows(len(Yt)))
+    on_host = Xt.device.type == "cpu"
+    chunk = int(chunk or block_rows(len(Yt), BLOCK_FLOATS if on_host else BLOCK_FLOATS_CUDA))
     k_eff = min(k + (1 if (Y is None and exclude_self) else 0), len(Yt))
     yy = (Yt * Yt).sum(1)
-    idx_out = np.empty((len(Xt), k_eff), np.int64)
-    d_out = np.empty((len(Xt), k_eff), np.float32)
+    # on the host the blocks go straight into numpy; on a device they stay there until one transfer at the end
+    idx_out = np.empty((len(Xt), k_eff), np.int64) if on_host else torch.empty((len(Xt), k_eff), dtype=torch.int64, device=Xt.device)
+    d_out = np.empty((len(Xt), k_eff), np.float32) if on_host else torch.empty((len(Xt), k_eff), device=Xt.device)
     for s in range(0, len(Xt), chunk):
         xb = Xt[s:s + chunk]
         # ranking needs only |y|^2 - 2 x.y (one fused addmm); |x|^2 is added to the k kept values
@@ -60,8 +68,10 @@ def knn_exact(X, k: int, Y=None, device: str = "cpu", chunk: int | None = None, 
         d = (vals + (xb * xb).sum(1, keepdim=True)).clamp_min(0).sqrt()
         if Y is None:
             d[:, 0] = 0.0
-        idx_out[s:s + chunk] = idx.cpu().numpy()
-        d_out[s:s + chunk] = d.cpu().numpy()
+        idx_out[s:s + chunk] = idx.numpy() if on_host else idx
+        d_out[s:s + chunk] = d.numpy() if on_host else d
+    if not on_host:
+        idx_out, d_out = idx_out.cpu().numpy(), d_out.cpu().numpy()
     if Y is None and exclude_self:
         return idx_out[:, 1:], d_out[:, 1:]
     return idx_out, d_out
@@ -86,12 +96,20 @@ def nndescent_warmup() -> float:
     return time.perf_counter() - t0
 
 
-def knn(X, k: int = 15, exact_max: int = EXACT_MAX, device: str = "cpu", seed: int = 0, timings: dict | None = None):
-    """(idx [N,k], dist [N,k]) with the point itself in column 0. Exact below ``exact_max`` rows, else NNDescent
-    (its JIT compilation, the first time in a process, is added to ``timings["jit_s"]``, the search itself to
-    ``timings["nndescent_s"]``)."""
+def exact_limit(device: str = "cpu", exact_max: int | None = None) -> int:
+    """Most rows for which ``knn`` is exact: ``exact_max`` if given, else EXACT_MAX on the host and
+    EXACT_MAX_CUDA on a CUDA device."""
+    if exact_max is not None:
+        return int(exact_max)
+    return EXACT_MAX_CUDA if str(device).startswith("cuda") else EXACT_MAX
+
+
+def knn(X, k: int = 15, exact_max: int | None = None, device: str = "cpu", seed: int = 0, timings: dict | None = None):
+    """(idx [N,k], dist [N,k]) with the point itself in column 0. Exact (torch, on ``device``) up to
+    ``exact_limit(device, exact_max)`` rows, else NNDescent (its JIT compilation, the first time in a process,
+    is added to ``timings["jit_s"]``, the search itself to ``timings["nndescent_s"]``)."""
     n = len(X)
-    if n <= exact_max:
+    if n <= exact_limit(device, exact_max):
         return knn_exact(X, k, device=device)
     from pynndescent import NNDescent
 

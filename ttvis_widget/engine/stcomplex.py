@@ -79,7 +79,7 @@ class SpatioTemporalComplex:
 
 def build(dynamics, epochs, reps, sel, *, n_neighbors: int, temporal_k: int, temporal_weight: float,
           prune_epochs: int, borders: bool, border_fraction: float, border_share: float,
-          cross_pred_weight: float, seed: int, exact_knn_max: int, device: str, timer) -> SpatioTemporalComplex:
+          cross_pred_weight: float, seed: int, exact_knn_max: int | None, device: str, timer) -> SpatioTemporalComplex:
     from .dvi import epoch_complex
     from .layout import cross_prediction_weights
 

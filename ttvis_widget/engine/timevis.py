@@ -80,7 +80,7 @@ class TimeVis(ParametricMixin, Projector):
                  temporal_weight: float = 1.0, min_dist: float = 0.1, spread: float = 1.0,
                  negative_sample_rate: int = 5, batch: int = 2048, lr: float = 1e-2, steps_per_epoch: int = 150,
                  min_steps_per_epoch: int = 40, patience: int = 2, tol: float = 2e-3, prune_epochs: int = 200,
-                 max_samples: int | None = None, checkpoint_every: int = 100, exact_knn_max: int = G.EXACT_MAX,
+                 max_samples: int | None = None, checkpoint_every: int = 100, exact_knn_max: int | None = None,
                  num_threads: int | None = DEFAULT_THREADS, mode: str = "layout", cross_pred_weight: float = 0.03,
                  layout_steps_first: int = 1000, layout_steps: int = 600, layout_lr_warm: float = 0.05,
                  layout_joint_steps: int = 200,
