@@ -238,3 +238,53 @@ def test_release_memory_trims_the_heap_on_glibc():
     expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
     assert release_memory() is expected
     assert release_memory() is expected  # the libc handle is cached and reusable
+
+
+def test_node_matrix_helpers_match_their_whole_matrix_forms(tmp_path):
+    """The fit's node matrix is built, normalised and whitened in chunks (no whole-matrix temporaries); the
+    results equal the one-shot forms."""
+    from ttvis_widget.engine.base import stack_rows
+    from ttvis_widget.engine.models import chunk_rows, encode_all
+
+    rng = np.random.default_rng(3)
+    A = (rng.normal(size=(1000, 16)) * rng.uniform(0.1, 5, 16) + 2).astype(np.float32)
+    np.save(tmp_path / "a.npy", A)
+    mm = np.load(tmp_path / "a.npy", mmap_mode="r")  # recordings are memory-mapped and read-only
+    B = rng.normal(size=(7, 16)).astype(np.float32)
+    nodes = stack_rows([mm, np.zeros((0, 16), np.float32), B], chunk=300)
+    np.testing.assert_array_equal(nodes.numpy(), np.concatenate([A, B]))
+    m = VisModel(16)
+    m.set_normalization(nodes[:1000])
+    At = torch.from_numpy(A)
+    mu = At.double().mean(0)
+    np.testing.assert_allclose(m.mu.numpy(), mu.numpy(), rtol=1e-5, atol=1e-5)
+    rms = float(((At.double() - mu) ** 2).sum(1).mean().sqrt())
+    assert abs(float(m.scale) - 4.0 / rms) < 1e-5 * float(m.scale)  # sqrt(D) / rms
+    expect = m.normalize(nodes)
+    same = m.normalize_(nodes)
+    assert same.data_ptr() == nodes.data_ptr()
+    torch.testing.assert_close(same, expect)
+    rows = torch.from_numpy(rng.permutation(1000)[:600])
+    torch.testing.assert_close(whitening(nodes[:1000], rows=rows), whitening(nodes[:1000][rows]), rtol=1e-4, atol=1e-5)
+    big = VisModel(512)
+    assert chunk_rows(big) * 512 <= 1 << 23 and chunk_rows(big) >= 1024
+    X = torch.randn(5000, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(encode_all(m, X), m.encode_normalized(X))
+
+
+def test_border_points_drawn_from_rows_equal_those_from_the_selected_copy():
+    """``rows`` picks the training rows without copying them all; the points are those of the copy."""
+    from ttvis_widget.engine.borders import border_points_from
+    from ttvis_widget.store.head import MLPHead
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 6)).astype(np.float32)
+    W, b = rng.normal(size=(3, 6)).astype(np.float32), np.zeros(3, np.float32)
+    head = MLPHead([W], [b])
+    rows = np.sort(rng.choice(400, 250, replace=False))
+    logits = head(X[rows])
+    a = border_points_from(X[rows], logits, head, n=40, seed=5)
+    b2 = border_points_from(X, logits, head, n=40, seed=5, rows=rows)
+    assert len(a) > 10
+    np.testing.assert_array_equal(a, b2)

@@ -26,16 +26,19 @@ def generate_border_points(dynamics, epoch, n: int | None = None, seed: int = 0,
     logits = dynamics.prediction(epoch)
     if logits is None:
         logits = head(X)
-    return border_points_from(X[train], logits[train], head, n=n if n is not None else max(1, len(train) // 10),
-                              seed=seed, steps=steps, tol=tol, oversample=oversample, device=device)
+    return border_points_from(X, logits[train], head, n=n if n is not None else max(1, len(train) // 10),
+                              seed=seed, steps=steps, tol=tol, oversample=oversample, device=device, rows=train)
 
 
 def border_points_from(X, logits, head, n: int, seed: int = 0, steps: int = 12, tol: float = 0.1,
-                       oversample: float = 2.0, device: str = "cpu") -> np.ndarray:
+                       oversample: float = 2.0, device: str = "cpu", rows=None) -> np.ndarray:
+    """Border points mixed from the rows of X (``rows``: those to draw from, default all; ``logits`` are
+    theirs). Only the drawn endpoints are copied (``X[rows]`` was a copy of the whole training set)."""
     import torch
 
     rng = np.random.default_rng(seed)
     X = np.asarray(X, np.float32)
+    rows = np.arange(len(X)) if rows is None else np.asarray(rows)
     logits = np.asarray(logits, np.float32)
     C = logits.shape[1]
     if C < 2 or n <= 0:
@@ -58,8 +61,8 @@ def border_points_from(X, logits, head, n: int, seed: int = 0, steps: int = 12, 
         w = 1.0 / (logits[pool, b] - logits[pool, a] + 1e-4)
         i2[sel] = rng.choice(pool, size=len(sel), replace=True, p=w / w.sum())
     mod = head.torch_module(device)
-    x1 = torch.from_numpy(X[i1]).to(device)
-    x2 = torch.from_numpy(X[i2]).to(device)
+    x1 = torch.from_numpy(np.asarray(X[rows[i1]], np.float32)).to(device)
+    x2 = torch.from_numpy(np.asarray(X[rows[i2]], np.float32)).to(device)
     ar = torch.arange(m, device=device)
     tc1 = torch.from_numpy(c1).to(device)
     tc2 = torch.from_numpy(c2).to(device)

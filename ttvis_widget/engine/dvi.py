@@ -66,10 +66,10 @@ import torch
 
 from . import graph as G
 from .base import (DEFAULT_THREADS, Checkpoints, Projector, Timer, amp_dtype, release_memory, resolve_device,
-                   torch_threads)
+                   stack_rows, torch_threads)
 from .layout import Anchor, cross_prediction_weights, fit_decoder, fit_encoder, fit_joint, pca_init, procrustes, umap_layout
 from .losses import find_ab_params
-from .models import VisModel, decode_numpy, encode_numpy
+from .models import VisModel, chunk_rows, decode_numpy, encode_all, encode_numpy
 
 
 def edge_set(spatial: "G.sp.spmatrix", n_nodes: int, border=None, border_share: float = 0.2, prune_epochs: int = 200):
@@ -269,9 +269,10 @@ class DVI(ParametricMixin, Projector):
         if head is None or self.joint_fit_weight_lost is None:
             return w
         lost = torch.zeros(len(nodes), dtype=torch.bool, device=nodes.device)
-        for s in range(0, len(nodes), 65536):
-            xr = model.decode(model.encoder(nodes[s:s + 65536]))  # decode() undoes the normalisation
-            lost[s:s + 65536] = head(xr).argmax(1) != tlogp[s:s + 65536].argmax(1)
+        c = chunk_rows(model, nodes.device)
+        for s in range(0, len(nodes), c):
+            xr = model.decode(model.encoder(nodes[s:s + c]))  # decode() undoes the normalisation
+            lost[s:s + c] = head(xr).argmax(1) != tlogp[s:s + c].argmax(1)
         w[lost] = float(self.joint_fit_weight_lost)
         return w
 
@@ -308,10 +309,9 @@ class DVI(ParametricMixin, Projector):
             with timer("graph_s"):
                 idx, B, (h, t, w) = self._graph(X, e, dynamics, dev, timer)
             with timer("train_s"):
-                Xt = torch.from_numpy(np.array(X, np.float32)).to(dev)
-                model.set_normalization(Xt)
-                nodes = Xt if B is None else torch.cat([Xt, torch.from_numpy(B).to(dev)], 0)
-                nodes = model.normalize(nodes).contiguous()
+                nodes = stack_rows([X] if B is None else [X, B], dev)
+                model.set_normalization(nodes[:len(X)])
+                nodes = model.normalize_(nodes)
                 first = prev_params is None
                 if self.whiten:
                     model.encoder.rewhiten(nodes[:len(X)])  # same function, re-conditioned first layer
@@ -323,7 +323,7 @@ class DVI(ParametricMixin, Projector):
                 ref = None if first or prev_layout is None or len(prev_layout) != len(X) \
                     else torch.from_numpy(prev_layout).to(dev)
                 with torch.no_grad():
-                    init = pca_init(nodes) if fresh else model.encoder(nodes)
+                    init = pca_init(nodes) if fresh else encode_all(model, nodes)
                     if fresh and ref is not None:
                         R, sh = procrustes(init, ref, len(X))
                         init = init @ R + sh
@@ -355,7 +355,9 @@ class DVI(ParametricMixin, Projector):
                 if hd is not None and self.lambda_pred > 0:
                     head_mod = hd.torch_module(dev)
                     with torch.no_grad():
-                        tlogp = torch.log_softmax(head_mod(model.denormalize(nodes)), 1)
+                        c = chunk_rows(model, dev)
+                        tlogp = torch.cat([torch.log_softmax(head_mod(model.denormalize(nodes[s:s + c])), 1)
+                                           for s in range(0, len(nodes), c)])
                 rdec = fit_decoder(model, nodes, steps=self.decoder_steps_first if first else self.decoder_steps,
                                    batch=self.decoder_batch, lr=self.decoder_lr, lambda_rec=self.lambda_rec,
                                    head=head_mod, lambda_pred=self.lambda_pred, target_logp=tlogp,

@@ -24,6 +24,7 @@ import torch
 
 from .base import adam
 from .losses import EPS
+from .models import STAT_ROWS, encode_all
 
 
 def uniform_negatives(n_nodes: int, count: int, generator=None, device="cpu") -> torch.Tensor:
@@ -222,8 +223,13 @@ def fit_encoder(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int,
     opt = optimizer or adam(enc.parameters(), lr=lr)
     cdf = _sampler(n, weights, dev)
     if hasattr(enc, "forward_whitened"):
+        # whitened once, in chunks, and stored in the autocast dtype when there is one: the first Linear would
+        # cast every batch to it anyway (same values), and a bfloat16 copy is half an epoch's memory
         with torch.no_grad():
-            xin, fwd = enc.whiten(nodes).contiguous(), enc.forward_whitened
+            xin = torch.empty(nodes.shape, dtype=amp or nodes.dtype, device=dev)
+            for s in range(0, n, STAT_ROWS):
+                xin[s:s + STAT_ROWS] = enc.whiten(nodes[s:s + STAT_ROWS])
+        fwd = enc.forward_whitened
     else:
         xin, fwd = nodes, enc
     model.train()
@@ -275,8 +281,7 @@ def fit_decoder(model, nodes: torch.Tensor, *, steps: int, batch: int = 1024, lr
     n = len(nodes)
     with torch.no_grad():
         model.train(False)
-        Y = torch.cat([model.encode_normalized(nodes[s:s + 65536], None if seg is None else seg[s:s + 65536])
-                       for s in range(0, n, 65536)], 0)
+        Y = encode_all(model, nodes, seg)
     opt = optimizer or adam(model.decoder.parameters(), lr=lr)
     cdf = _sampler(n, weights, dev)
     model.train()

@@ -50,11 +50,23 @@ def _mlp(widths) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def whitening(X: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
-    """[D, D] matrix W with cov(X @ W) ≈ I; eigenvalues below ``eps``·max are clamped (W stays invertible)."""
-    Xc = X - X.mean(0)
-    C = (Xc.T @ Xc) / max(len(X) - 1, 1)
-    ev, V = torch.linalg.eigh(C.double())
+#: rows per chunk of the whole-matrix passes below (mean, covariance, normalisation): a chunk's temporaries stay
+#: small where a full ``X - mean`` copy was one more epoch's worth of memory at the fit's peak.
+STAT_ROWS = 8192
+
+
+def whitening(X: torch.Tensor, eps: float = 1e-3, rows=None) -> torch.Tensor:
+    """[D, D] matrix W with cov(X @ W) ≈ I; eigenvalues below ``eps``·max are clamped (W stays invertible).
+    ``rows``: indices of the rows to use (default all); accumulated in float64 chunks of ``STAT_ROWS`` rows."""
+    n = len(X) if rows is None else len(rows)
+    take = (lambda s: X[s:s + STAT_ROWS]) if rows is None else (lambda s: X[rows[s:s + STAT_ROWS]])
+    mu = sum(take(s).double().sum(0) for s in range(0, n, STAT_ROWS)) / max(n, 1)
+    C = torch.zeros((X.shape[1], X.shape[1]), dtype=torch.float64, device=X.device)
+    for s in range(0, n, STAT_ROWS):
+        xc = take(s).double() - mu
+        C += xc.T @ xc
+    C /= max(n - 1, 1)
+    ev, V = torch.linalg.eigh(C)
     ev = ev.clamp_min(float(ev.max()) * eps).clamp_min(1e-30)
     return (V / ev.sqrt()).to(X.dtype)
 
@@ -81,9 +93,8 @@ class WhitenedMLP(nn.Sequential):
     def rewhiten(self, X: torch.Tensor, max_rows: int = 50000, generator=None) -> None:
         """Whiten for the rows of X (at most ``max_rows`` of them, drawn at random) keeping f(x) unchanged:
         x W_old A^T = x W_new (W_new^{-1} W_old A^T)."""
-        if len(X) > max_rows:
-            X = X[torch.randperm(len(X), generator=generator, device=X.device)[:max_rows]]
-        new = whitening(X.float())
+        rows = torch.randperm(len(X), generator=generator, device=X.device)[:max_rows] if len(X) > max_rows else None
+        new = whitening(X.float(), rows=rows)
         first = self[0]
         m = torch.linalg.solve(new.double(), self.white.double()) @ first.weight.double().T
         first.weight.copy_(m.T.to(first.weight.dtype))
@@ -176,14 +187,20 @@ class VisModel(nn.Module):
 
     @torch.no_grad()
     def set_normalization(self, X: torch.Tensor) -> None:
-        """Centre on the mean and scale by one scalar so that the mean per-coordinate variance is 1."""
-        mu = X.mean(0)
-        rms = ((X - mu) ** 2).sum(1).mean().sqrt().clamp_min(1e-8)
-        self.mu.copy_(mu)
-        self.scale.copy_(math.sqrt(self.dim) / rms)
+        """Centre on the mean and scale by one scalar so that the mean per-coordinate variance is 1 (in float64
+        chunks of ``STAT_ROWS`` rows: no full-size temporary)."""
+        n = max(len(X), 1)
+        mu = sum(X[s:s + STAT_ROWS].double().sum(0) for s in range(0, len(X), STAT_ROWS)) / n
+        ss = sum(float(((X[s:s + STAT_ROWS].double() - mu) ** 2).sum()) for s in range(0, len(X), STAT_ROWS))
+        self.mu.copy_(mu.to(self.mu.dtype))
+        self.scale.copy_(torch.tensor(math.sqrt(self.dim) / max(math.sqrt(ss / n), 1e-8)))
 
     def normalize(self, h: torch.Tensor) -> torch.Tensor:
         return (h - self.mu) * self.scale
+
+    def normalize_(self, h: torch.Tensor) -> torch.Tensor:
+        """``normalize`` in place (a fit's node matrix: no second copy of it)."""
+        return h.sub_(self.mu).mul_(self.scale)
 
     @property
     def segmented(self) -> bool:
@@ -211,10 +228,37 @@ class VisModel(nn.Module):
         return m
 
 
-def encode_numpy(model: VisModel, reps, device="cpu", batch: int = 65536, seg=None):
-    """``model(reps)`` in batches, as float32 numpy; ``seg``: the segment of a segmented encoder (an int)."""
+#: floats in one full-data pass's widest activation on the host (32 MB): rows per chunk = this / the widest layer.
+#: A fixed 65,536 rows cost 134 MB per activation at 60k x 512 (the whitened input and the first hidden layer
+#: alone raised the fit's peak by ~270 MB); at the demo's 12k x 128 one chunk of 16,384 rows is as fast.
+CHUNK_FLOATS = 1 << 23
+
+
+def chunk_rows(model: "VisModel", device="cpu") -> int:
+    """Rows per chunk when a whole node matrix goes through ``model`` (encode, decode, round trip): the widest
+    layer's activation holds ``CHUNK_FLOATS`` floats on the host, 16x that on a GPU; 1,024-65,536 rows."""
+    widths = [int(getattr(model, "dim", 1))]
+    if isinstance(model, nn.Module):
+        widths += [m.out_features for m in model.modules() if isinstance(m, nn.Linear)]
+    budget = CHUNK_FLOATS * (1 if torch.device(device).type == "cpu" else 16)
+    return int(min(65536, max(1024, budget // max(widths))))
+
+
+@torch.no_grad()
+def encode_all(model: VisModel, nodes: torch.Tensor, seg=None) -> torch.Tensor:
+    """``model.encode_normalized`` of a whole (normalised) node matrix in chunks of ``chunk_rows``: [n, 2]
+    without whole-matrix activations. ``seg``: per-row segment ids of a segmented encoder, or None."""
+    c = chunk_rows(model, nodes.device)
+    return torch.cat([model.encode_normalized(nodes[s:s + c], None if seg is None else seg[s:s + c])
+                      for s in range(0, len(nodes), c)], 0)
+
+
+def encode_numpy(model: VisModel, reps, device="cpu", batch: int | None = None, seg=None):
+    """``model(reps)`` in batches (default ``chunk_rows``), as float32 numpy; ``seg``: the segment of a
+    segmented encoder (an int)."""
     import numpy as np
 
+    batch = int(batch or chunk_rows(model, device))
     reps = np.asarray(reps, np.float32)
     out = np.empty((len(reps), 2), np.float32)
     with torch.inference_mode():
@@ -223,9 +267,11 @@ def encode_numpy(model: VisModel, reps, device="cpu", batch: int = 65536, seg=No
     return out
 
 
-def decode_numpy(model: VisModel, xy, device="cpu", batch: int = 65536, cond=None):
+def decode_numpy(model: VisModel, xy, device="cpu", batch: int | None = None, cond=None):
+    """``model.decode(xy)`` in batches (default ``chunk_rows``), as float32 numpy [M, D]."""
     import numpy as np
 
+    batch = int(batch or chunk_rows(model, device))
     xy = np.asarray(xy, np.float32)
     out = np.empty((len(xy), model.dim), np.float32)
     with torch.inference_mode():

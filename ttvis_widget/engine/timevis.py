@@ -62,7 +62,7 @@ import torch
 
 from . import graph as G
 from .base import (DEFAULT_THREADS, Checkpoints, Projector, Timer, adam, amp_dtype, release_memory, resolve_device,
-                   torch_threads)
+                   stack_rows, torch_threads)
 from .dvi import ParametricMixin
 from .layout import fit_decoder, fit_encoder, fit_joint, pca_init, umap_layout
 from .losses import find_ab_params
@@ -206,11 +206,10 @@ class TimeVis(ParametricMixin, Projector):
         model = model.to(dev)
         cond = node_epoch if self.decoder_epoch_dim > 0 else None
         with timer("train_s"):
-            allX = torch.from_numpy(np.concatenate([np.asarray(X[sel], np.float32) for X in reps] + cx.borders,
-                                                   0)).to(dev)
-            model.set_normalization(allX[:E * n])
-            nodes = model.normalize(allX).contiguous()
-            del allX
+            every = n == len(reps[0])  # all samples: no per-epoch selected copies
+            nodes = stack_rows([X if every else X[sel] for X in reps] + list(cx.borders), dev)
+            model.set_normalization(nodes[:E * n])
+            nodes = model.normalize_(nodes)
             gen = torch.Generator(device=dev).manual_seed(self.seed)
             opt = adam(model.parameters(), lr=self.lr, weight_decay=1e-5)
             start = 0
@@ -383,11 +382,10 @@ class TimeVis(ParametricMixin, Projector):
         mods = [hd.torch_module(dev) for hd in heads]
         E = len(mods)
         with torch.no_grad():
-            raw = model.denormalize(nodes)
             tlogp = None
-            for i, m in enumerate(mods):
-                sel = torch.nonzero(node_epoch == i).squeeze(1)
-                out = torch.log_softmax(m(raw[sel]), 1)
+            for i, m in enumerate(mods):  # one epoch's rows at a time (a denormalised copy of all of them was
+                sel = torch.nonzero(node_epoch == i).squeeze(1)  # one more copy of every epoch)
+                out = torch.log_softmax(m(model.denormalize(nodes[sel])), 1)
                 if tlogp is None:
                     tlogp = torch.empty(len(nodes), out.shape[1], device=nodes.device)
                 tlogp[sel] = out
