@@ -85,12 +85,19 @@ class PCABaseline(Projector):
         return (np.asarray(xy, np.float32) @ comps + mean).astype(np.float32)
 
 
+_UMAP_WARM = False
+
+
 def _umap_jit_warmup() -> float:
     """Run umap-learn once on a small problem so that numba compilation is timed apart (seconds).
 
     4,200 points: umap-learn finds neighbours by brute force below 4,096 points and with pynndescent above,
     so a smaller warm-up leaves pynndescent's compilation (~25 s) inside the first real epoch (on the demo:
-    epoch 1 took 29.6 s, the others 2.4-3.2 s). The ``transform`` compiles what placing border points uses."""
+    epoch 1 took 29.6 s, the others 2.4-3.2 s). The ``transform`` compiles what placing border points uses.
+    Once per process (0 afterwards), like ``graph.nndescent_warmup``."""
+    global _UMAP_WARM
+    if _UMAP_WARM:  # compiled already in this process: nothing to time apart
+        return 0.0
     t0 = time.perf_counter()
     import umap
 
@@ -98,6 +105,7 @@ def _umap_jit_warmup() -> float:
     X = rng.normal(size=(4200, 8)).astype(np.float32)
     model = umap.UMAP(n_neighbors=15, n_epochs=5).fit(X)
     model.transform(X[:16])
+    _UMAP_WARM = True
     return time.perf_counter() - t0
 
 
