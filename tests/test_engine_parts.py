@@ -288,3 +288,18 @@ def test_border_points_drawn_from_rows_equal_those_from_the_selected_copy():
     b2 = border_points_from(X, logits, head, n=40, seed=5, rows=rows)
     assert len(a) > 10
     np.testing.assert_array_equal(a, b2)
+
+
+def test_partner_sampler_draws_every_graph_neighbour_and_nothing_else():
+    from ttvis_widget.engine.graph import PartnerSampler
+
+    h, t = np.array([0, 0, 1, 2]), np.array([1, 2, 3, 3])  # node 4 has no edge
+    nbrs = {0: {1, 2}, 1: {0, 3}, 2: {0, 3}, 3: {1, 2}, 4: {4}}
+    ps = PartnerSampler(h, t, 5, generator=torch.Generator().manual_seed(0))
+    ids = torch.arange(5).repeat(2000)
+    got = ps.partner(ids)
+    for i, want in nbrs.items():
+        drawn = got[ids == i].numpy()
+        assert set(drawn.tolist()) == want, (i, set(drawn.tolist()))
+        if len(want) == 2:  # uniform over the node's edges
+            assert 0.4 < float((drawn == min(want)).mean()) < 0.6

@@ -281,6 +281,34 @@ class EdgeSampler:
         return self.heads.index_select(0, i), self.tails.index_select(0, i)
 
 
+
+class PartnerSampler:
+    """One random graph neighbour per node (seedable): ``partner(ids)`` draws, for each id, one of the nodes it
+    shares an edge with, uniformly (either direction of the edge list); a node without edges is its own partner.
+    Stored as CSR (rows sorted by node), so a draw is three gathers."""
+
+    def __init__(self, heads, tails, n_nodes: int, device="cpu", generator=None):
+        import torch
+
+        h = torch.as_tensor(np.concatenate([np.asarray(heads), np.asarray(tails)]).astype(np.int64), device=device)
+        t = torch.as_tensor(np.concatenate([np.asarray(tails), np.asarray(heads)]).astype(np.int64), device=device)
+        order = torch.argsort(h, stable=True)
+        self.indices = t.index_select(0, order)
+        self.degree = torch.bincount(h, minlength=int(n_nodes))
+        self.indptr = torch.cumsum(self.degree, 0) - self.degree  # start of each node's row
+        self.generator = generator
+        self.device = device
+
+    def partner(self, ids):
+        import torch
+
+        d = self.degree.index_select(0, ids)
+        u = torch.rand(len(ids), generator=self.generator, device=self.device)
+        pos = self.indptr.index_select(0, ids) + torch.minimum((u * d).long(), (d - 1).clamp_min(0))
+        out = self.indices.index_select(0, pos.clamp_max(max(len(self.indices) - 1, 0))) if len(self.indices) else ids
+        return torch.where(d > 0, out, ids)
+
+
 def border_graph(X: np.ndarray, B: np.ndarray, k: int = 15, device: str = "cpu") -> sp.csr_matrix:
     """Boundary-wise complex (algorithms.md §2.2): every sample and every border point to its k nearest
     border points, UMAP memberships, fuzzy union. Nodes: 0..N-1 samples, N..N+|B|-1 border points."""
