@@ -63,11 +63,15 @@ def proc_status_mb(*keys: str) -> dict:
 
 class PeakAnon:
     """Peak of RssAnon while the block runs, read by a thread every ``interval`` s (a peak shorter than that
-    can be missed). The kernel's VmHWM covers only the whole RSS, which also counts the pages of libtorch's
+    can be missed). Not more often: on 2 cores a thread that wakes every 5 ms preempts torch's OpenMP
+    workers in the middle of their many small parallel regions, and the fits that are made of thousands of
+    small steps slowed down by ~40% (TimeVis on the demo, 10 epochs: 8.64 s per epoch sampled every 5 ms,
+    6.17 s every 200 ms, 6.27 s unsampled), which also inflated every earlier "x UMAP" figure of DVI and
+    TimeVis (UMAP's numba loop was hit less). Peak anon memory moved by < 2% (584 -> 593 MB). The kernel's VmHWM covers only the whole RSS, which also counts the pages of libtorch's
     code and of the memory-mapped recording that the fit touches for the first time: those are file pages the
     kernel can drop, not memory the fit allocated."""
 
-    def __init__(self, interval: float = 0.005):
+    def __init__(self, interval: float = 0.2):
         self.interval = interval
         self.base = self.peak = None
 
@@ -128,7 +132,7 @@ def one(args) -> dict:
         import umap  # noqa: F401
     base = rss_mb()
     with tempfile.TemporaryDirectory() as tmp:
-        with PeakAnon() as anon:
+        with PeakAnon(args.mem_interval) as anon:
             t0 = time.perf_counter()
             # umap-learn's UMAP as the reference measures it: fit_transform only, not our extra placing of
             # border points (its transform added ~0.9 s per demo epoch)
@@ -171,6 +175,8 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--methods", default="dvi,timevis,umap,aligned-umap,pca")
     p.add_argument("--nn-queries", type=int, default=3000)
+    p.add_argument("--mem-interval", type=float, default=0.2,
+                   help="seconds between memory samples during a fit (more often slows the fit down: see PeakAnon)")
     p.add_argument("--territory", action="store_true", default=True)
     p.add_argument("--params", default="{}",
                    help='JSON of parameters per method, e.g. \'{"dvi": {"encoder_steps": 2000}}\'')
@@ -182,7 +188,7 @@ def main(argv=None) -> int:
     rows = []
     for m in args.methods.split(","):
         cmd = [sys.executable, __file__, "--data", args.data, "--epochs", str(args.epochs), "--one", m,
-               "--nn-queries", str(args.nn_queries), "--params", args.params]
+               "--nn-queries", str(args.nn_queries), "--params", args.params, "--mem-interval", str(args.mem_interval)]
         out = subprocess.run(cmd, capture_output=True, text=True)
         line = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
         if out.returncode or not line:

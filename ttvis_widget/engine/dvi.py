@@ -25,11 +25,13 @@ Fashion-MNIST demo where umap-learn reaches 0.30):
      3,000 steps, s = 0.25                        0.297 / 0.969
      3,000 steps, s = 0 (default, + 500 decoder)  0.301 / 0.972
      4,000 steps, s = 0                           0.305 / 0.975 (+1 to +2.7 s per epoch on 2 cores)
-   With the pair term (layout.fit_encoder, ``encoder_pair_weight`` 1, default): each step draws 512 nodes and
-   one graph neighbour of each (sample-sample edges), and also fits the neighbours' relative positions:
+   With the pair term (layout.fit_encoder, ``encoder_pair_weight=1``): each step draws 512 nodes and one
+   graph neighbour of each (sample-sample edges), and also fits the neighbours' relative positions:
      1,400 steps (1,024 rows each)                0.298 / 0.972
-     1,600 steps (default)                        0.301 / 0.974, encoder stage 5.8 s per epoch (plain 3,000: ~6.2)
-   ``encoder_pair_weight=0`` with ``encoder_steps=3000`` is the plain regression above.
+     1,600 steps                                  0.301 / 0.974
+   At the 0.30 bar that is as many rows as the plain 3,000 steps, and no faster: benchmarks/fit_speed.py,
+   4 demo epochs, 11.9 s per epoch with pairs (NN@15 0.308, PPR 0.950) against 11.0 s plain (0.305, 0.952).
+   So the default stays plain; the pair term pays where fewer NN@15 will do (TimeVis, timevis.py).
    The plain warm start (s = 1) was worse still (epochs 2-5: 0.26-0.27 against 0.28-0.29 fresh, at 2,000
    steps). Continuity between epochs does not suffer: it comes from the warm layout (15 epochs: tlr 0.647
    at s = 0 against 0.650 at s = 0.5). ``encoder_shrink=1`` is the original's warm start;
@@ -162,8 +164,8 @@ class DVI(ParametricMixin, Projector):
                  spread: float = 1.0, negative_sample_rate: int = 5, lambda_pred: float = 3.0,
                  cross_pred_weight: float = 0.1, layout_steps_first: int = 1000, layout_steps: int = 800,
                  layout_batch: int = 8192, layout_lr: float = 0.1, layout_lr_warm: float = 0.03,
-                 encoder_steps_first: int = 1600, encoder_steps: int = 1600, encoder_batch: int = 512,
-                 encoder_lr: float = 2e-2, encoder_lr_warm: float = 2e-2, encoder_pair_weight: float = 1.0, decoder_steps_first: int = 600, decoder_steps: int = 500,
+                 encoder_steps_first: int = 3000, encoder_steps: int = 3000, encoder_batch: int = 512,
+                 encoder_lr: float = 2e-2, encoder_lr_warm: float = 2e-2, encoder_pair_weight: float = 0.0, decoder_steps_first: int = 600, decoder_steps: int = 500,
                  decoder_batch: int = 1024, decoder_lr: float = 1e-2, joint_steps: int = 300,
                  joint_lr: float = 2e-3, joint_fit_weight: float = 10.0,
                  joint_fit_weight_lost: float | None = 0.1, prune_epochs: int = 200, whiten: bool = True,
