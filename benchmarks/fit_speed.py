@@ -65,7 +65,7 @@ class PeakAnon:
     """Peak of RssAnon while the block runs, read by a thread every ``interval`` s (a peak shorter than that
     can be missed). Not more often: on 2 cores a thread that wakes every 5 ms preempts torch's OpenMP
     workers in the middle of their many small parallel regions, and the fits that are made of thousands of
-    small steps slowed down by ~40% (TimeVis on the demo, 10 epochs: 8.64 s per epoch sampled every 5 ms,
+    small steps slowed down by ~40% (TimeVis on the demo, 10 epochs: 8.64 s per epoch sampled every --mem-interval s,
     6.17 s every 200 ms, 6.27 s unsampled), which also inflated every earlier "x UMAP" figure of DVI and
     TimeVis (UMAP's numba loop was hit less). Peak anon memory moved by < 2% (584 -> 593 MB). The kernel's VmHWM covers only the whole RSS, which also counts the pages of libtorch's
     code and of the memory-mapped recording that the fit touches for the first time: those are file pages the
@@ -222,7 +222,7 @@ def main(argv=None) -> int:
               f"both against umap-learn's warm 2.74 s per epoch on the reference 2 cores (here: {umap_s:.2f} s)")
     print("fit +MB: peak RSS during the fit minus RSS after imports and loading (counts the file pages of "
           "library code and of the memory-mapped recording that the fit touches); anon +MB: the same for "
-          "anonymous memory (what the fit allocated), sampled every 5 ms; x data: anon +MB over one epoch's "
+          "anonymous memory (what the fit allocated), sampled every --mem-interval s; x data: anon +MB over one epoch's "
           "representations + the graph")
     return 0
 
