@@ -65,9 +65,10 @@ class PeakAnon:
     """Peak of RssAnon while the block runs, read by a thread every ``interval`` s (a peak shorter than that
     can be missed). Not more often: on 2 cores a thread that wakes every 5 ms preempts torch's OpenMP
     workers in the middle of their many small parallel regions, and the fits that are made of thousands of
-    small steps slowed down by ~40% (TimeVis on the demo, 10 epochs: 8.64 s per epoch sampled every --mem-interval s,
-    6.17 s every 200 ms, 6.27 s unsampled), which also inflated every earlier "x UMAP" figure of DVI and
-    TimeVis (UMAP's numba loop was hit less). Peak anon memory moved by < 2% (584 -> 593 MB). The kernel's VmHWM covers only the whole RSS, which also counts the pages of libtorch's
+    small steps slowed down by ~40% (TimeVis on the demo, 10 epochs: 8.64 s per epoch sampled every 5 ms,
+    6.17 s every 200 ms, 6.27 s unsampled), which also inflated the earlier "x UMAP"
+    figures of DVI and TimeVis (UMAP's numba loop was hit less). Peak anon memory moved by < 2% (584 -> 593
+    MB). The kernel's VmHWM covers only the whole RSS, which also counts the pages of libtorch's
     code and of the memory-mapped recording that the fit touches for the first time: those are file pages the
     kernel can drop, not memory the fit allocated."""
 
