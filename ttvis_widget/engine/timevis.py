@@ -59,7 +59,7 @@ With the encoder's pair term (``encoder_pair_weight`` 1, default; layout.fit_enc
 bring one graph neighbour each, and their relative positions are fitted too) 900 steps per epoch do what
 2,600 plain ones did. First 10 demo epochs, NN@15 mean / at epoch 10, PPR at 10, s per epoch (2 cores):
   2,600 plain steps per epoch (the earlier default)  0.266 / 0.264, 0.970, 9.45 (encoder stage 6.1)
-  900 steps with pairs (default)                     0.258 / -,     0.968, 6.27 (encoder stage 2.9)
+  900 steps with pairs (default)                     0.258 / 0.253, 0.968, 6.27 (encoder stage 2.9)
   600 steps with pairs, 400 layout steps             0.239 / 0.233, 0.950, 5.97
 15 epochs, 900 per epoch: NN@15 0.250, PPR 0.978, tlr 0.687.
 """
