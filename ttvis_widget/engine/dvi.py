@@ -269,6 +269,13 @@ class DVI(ParametricMixin, Projector):
         return umap_layout(h[~samp], t[~samp], w[~samp], n + len(B), torch.cat([Ys, Yb]),
                            steps=self.border_place_steps, lr=self.layout_lr, n_frozen=n, **kw)
 
+    def _partners(self, h, t, n_samples, n_nodes, gen, dev):
+        """The encoder's pair sampler over sample-sample edges (None without the pair term)."""
+        if self.encoder_pair_weight <= 0:
+            return None
+        both = (h < n_samples) & (t < n_samples)
+        return G.PartnerSampler(h[both], t[both], n_nodes, dev, gen)
+
     @torch.no_grad()
     def _joint_weights(self, model, nodes, head, tlogp):
         """Per-node weight of the layout fit in the joint pass: ``joint_fit_weight`` where the round trip keeps
@@ -358,7 +365,7 @@ class DVI(ParametricMixin, Projector):
                 res = fit_encoder(model, nodes, Y, steps=self.encoder_steps_first if first else self.encoder_steps,
                                   batch=self.encoder_batch, lr=self.encoder_lr if first else self.encoder_lr_warm,
                                   anchor=enc_anchor, generator=gen, loss_weights=lw, amp=amp,
-                                  pairs=G.PartnerSampler(h[(h < len(X)) & (t < len(X))], t[(h < len(X)) & (t < len(X))], len(nodes), dev, gen) if self.encoder_pair_weight > 0 else None,
+                                  pairs=self._partners(h, t, len(X), len(nodes), gen, dev),
                                   pair_weight=self.encoder_pair_weight)
                 head_mod, tlogp = None, None
                 hd = dynamics.head(e)
