@@ -303,3 +303,105 @@ def test_partner_sampler_draws_every_graph_neighbour_and_nothing_else():
         assert set(drawn.tolist()) == want, (i, set(drawn.tolist()))
         if len(want) == 2:  # uniform over the node's edges
             assert 0.4 < float((drawn == min(want)).mean()) < 0.6
+
+
+def test_muon_adam_splits_the_hidden_matrices_from_the_rest_and_restores_its_state():
+    """base.MuonAdam: Muon on the hidden Linear weights (not the output layer, not a 2-D input layer), Adam on
+    everything else, every parameter in exactly one of them; a saved state continues bit for bit."""
+    import copy
+
+    from ttvis_widget.engine.base import MuonAdam, make_optimizer, scale_lr
+
+    torch.manual_seed(0)
+    m = VisModel(16)
+    enc = MuonAdam(m.encoder, lr=1e-2)
+    dec = MuonAdam(m.decoder, lr=1e-2)
+    ids = lambda ps: {id(p) for p in ps}  # noqa: E731
+    lin = [mod for mod in m.encoder if isinstance(mod, torch.nn.Linear)]
+    assert ids(enc.muon.param_groups[0]["params"]) == ids([lin[0].weight, lin[1].weight])
+    assert ids(enc.adam.param_groups[0]["params"]) == ids(m.encoder.parameters()) - ids([lin[0].weight, lin[1].weight])
+    dlin = [mod for mod in m.decoder if isinstance(mod, torch.nn.Linear)]
+    assert ids(dec.muon.param_groups[0]["params"]) == ids([dlin[1].weight])  # the 2-D input layer stays with Adam
+    scale_lr(enc, 1e-2, 0.5)
+    assert [g["lr"] for g in enc.param_groups] == [0.5e-2, 0.5 * 0.02]  # each group scales its own base rate
+    with pytest.raises(ValueError, match="optimizer"):
+        make_optimizer(m.encoder, "sgd", lr=1e-2)
+
+    x = torch.randn(64, 16)
+
+    def step(model, opt):
+        opt.zero_grad()
+        (model.encoder(x) ** 2).sum().backward()
+        opt.step()
+
+    for _ in range(3):
+        step(m, enc)
+    state = {k: v.clone() for k, v in m.state_dict().items()}
+    m2 = VisModel(16)
+    m2.load_state_dict(state)
+    enc2 = MuonAdam(m2.encoder, lr=1e-2)
+    enc2.load_state_dict(copy.deepcopy(enc.state_dict()))  # as saved to disk: no shared buffers
+    for _ in range(2):
+        step(m, enc)
+        step(m2, enc2)
+    for (k, v), v2 in zip(m.state_dict().items(), m2.state_dict().values()):
+        torch.testing.assert_close(v, v2, msg=k)
+
+
+def test_fourier_decoder_sets_its_frame_once_and_loads_from_state():
+    """models.Decoder(fourier=...): the frame (centre, scale) comes from the first positions the decoder is
+    fitted to and stays through later fits (warm starts); features are float32 under bfloat16 autocast; a
+    saved model rebuilds the same decoder."""
+    from ttvis_widget.engine.layout import fit_decoder
+
+    torch.manual_seed(0)
+    m = VisModel(16, fourier=8, fourier_scale=3.0)
+    assert m.decoder.needs_frame and m.decoder[0].in_features == 2 + 16
+    nodes = torch.randn(300, 16)
+    with torch.no_grad():
+        Y = m.encoder(nodes)
+    fit_decoder(m, nodes, steps=2, batch=64)
+    f = m.decoder.ff_frame.clone()
+    torch.testing.assert_close(f[:2], Y.mean(0))
+    torch.testing.assert_close(f[2], Y.std(0).mean())
+    fit_decoder(m, nodes * 3, steps=2, batch=64)  # another epoch's nodes: same frame
+    torch.testing.assert_close(m.decoder.ff_frame, f)
+    y = torch.randn(5, 2) * 4
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        feats = m.decoder.features(y)
+    assert feats.dtype == torch.float32
+    u = (y - f[:2]) / f[2]
+    torch.testing.assert_close(feats, torch.cat([u, torch.sin(u @ m.decoder.ff_freq), torch.cos(u @ m.decoder.ff_freq)], 1))
+    m2 = VisModel.from_state_dict(m.state_dict(), 16)
+    with torch.no_grad():
+        torch.testing.assert_close(m2.decode(y), m.decode(y))
+
+
+def test_fourier_features_let_the_decoder_resolve_finer_class_structure():
+    """A 2-D checkerboard of two classes (6 x 6 cells), each class decoding to its own vector: with the same
+    steps, the plain decoder blurs the cells (it is smooth at the scale of the whole layout) and the Fourier
+    decoder separates them -- the round trips that kept losing the head's prediction in DVI (dvi.py)."""
+    from ttvis_widget.engine.base import adam
+    from ttvis_widget.engine.models import Decoder
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.rand(4000, 2, generator=g) * 6
+    cls = ((y[:, 0].floor() + y[:, 1].floor()) % 2).long()
+    means = torch.randn(2, 8, generator=g)
+    acc = {}
+    for ff in (0, 16):
+        torch.manual_seed(0)
+        dec = Decoder((2, 64, 64, 8), fourier=ff, fourier_scale=5.0)
+        if ff:
+            dec.set_frame(y)
+        opt = adam(dec.parameters(), lr=1e-2)
+        for s in range(400):
+            ids = torch.randint(0, len(y), (256,), generator=g)
+            loss = ((dec(y[ids]) - means[cls[ids]]) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            pred = torch.cdist(dec(y), means).argmin(1)
+        acc[ff] = float((pred == cls).float().mean())
+    assert acc[16] > 0.9 and acc[16] > acc[0] + 0.15, acc
