@@ -19,11 +19,12 @@ Fashion-MNIST demo where umap-learn reaches 0.30):
    s, default 0: a fresh initialisation each epoch, held near the previous encoder by the drift term alone.
    This stage is where NN@15 is lost: on the demo (10 epochs) the layouts hold 0.320 on average and the
    encoder follows them to within what its steps allow -- and a warm start is a worse start, not a better
-   one. Mean NN@15 over the 10 epochs / PPR at the last (one run each; PPR varies ±0.005 between runs):
+   one. With Adam (the earlier optimizer), mean NN@15 over the 10 epochs / PPR at the last (one run each;
+   PPR varies ±0.005 between runs):
      2,000 steps, s = 0.5 (the earlier default)   0.284 / 0.970
      3,500 steps, s = 0.5                         0.297 / 0.966
      3,000 steps, s = 0.25                        0.297 / 0.969
-     3,000 steps, s = 0 (default, + 500 decoder)  0.301 / 0.972
+     3,000 steps, s = 0 (+ 500 decoder)           0.301 / 0.972
      4,000 steps, s = 0                           0.305 / 0.975 (+1 to +2.7 s per epoch on 2 cores)
    With the pair term (layout.fit_encoder, ``encoder_pair_weight=1``): each step draws 512 nodes and one
    graph neighbour of each (sample-sample edges), and also fits the neighbours' relative positions:
@@ -31,12 +32,22 @@ Fashion-MNIST demo where umap-learn reaches 0.30):
      1,600 steps                                  0.301 / 0.974
    At the 0.30 bar that is as many rows as the plain 3,000 steps, and no faster: benchmarks/fit_speed.py,
    4 demo epochs, 11.9 s per epoch with pairs (NN@15 0.308, PPR 0.950) against 11.0 s plain (0.305, 0.952).
-   So the default stays plain; the pair term pays where fewer NN@15 will do (TimeVis, timevis.py).
-   The plain warm start (s = 1) was worse still (epochs 2-5: 0.26-0.27 against 0.28-0.29 fresh, at 2,000
-   steps). Continuity between epochs does not suffer: it comes from the warm layout (15 epochs: tlr 0.647
+   Default (``encoder_optimizer="muon"``): Muon (base.MuonAdam), 700 steps of 512 nodes + one graph
+   neighbour each -- 2.1x fewer rows than 3,000 x 512, each row ~1.3x dearer (the orthogonalisation).
+   10 demo epochs: 0.303 / 0.971 (with the decoder of 3.); Muon on 600 x 1,024 plain rows: 0.293; a Muon
+   warm start (s = 1) at 300-450 steps: 0.272-0.290. The plain warm start (s = 1) with Adam was worse
+   still (epochs 2-5: 0.26-0.27 against 0.28-0.29 fresh, at 2,000 steps). Continuity between epochs does not suffer: it comes from the warm layout (15 epochs: tlr 0.647
    at s = 0 against 0.650 at s = 0.5). ``encoder_shrink=1`` is the original's warm start;
 3. the decoder trained as the encoder's inverse (L_rec, + λ_pred·KL below, + λ2·ν_t·‖θ_g − θ_g,t−1‖²) on the
-   frozen encoder output, then a short joint pass (encoder and decoder) that moves the points whose round trip
+   frozen encoder output. Default: Fourier input features (``decoder_fourier`` 16 frequencies at scale
+   ``decoder_fourier_scale`` 5, models.Decoder) and Muon, 400 steps at the first epoch and 300 after: the
+   plain MLP decoder is smooth at the scale of the layout, so nearby points of different classes decode
+   alike, and PPR needed the joint pass below (1.5 s per epoch, NN@15 −0.01). 10 demo epochs, no joint pass,
+   PPR at the last: plain decoder (Muon, 250 steps) 0.956; Fourier 64 at scale 4: 0.966, at 6: 0.969,
+   + Muon 300 steps: 0.972; Fourier 16 at 5 (default): 0.971. More or higher frequencies raise PPR further
+   (64 at 10: 0.978 on one epoch) but speckle the territories away from the data; 16 at 5 keeps them whole.
+   A joint pass after the Fourier decoder hurt (100 Adam steps: NN@15 0.273, PPR 0.957), so it is off by
+   default (``joint_steps`` 0). With ``joint_steps`` > 0, a short joint pass (encoder and decoder) that moves the points whose round trip
    loses the head's prediction: in it, the layout fit of a node weighs ``joint_fit_weight`` (10) where the
    prediction is kept and ``joint_fit_weight_lost`` (0.1) where it is lost. With one weight of 1 for all (the
    earlier default) the pass moved every point, and cost NN@15 0.02-0.03 for its PPR: on the demo, 15 epochs,
@@ -164,9 +175,12 @@ class DVI(ParametricMixin, Projector):
                  spread: float = 1.0, negative_sample_rate: int = 5, lambda_pred: float = 3.0,
                  cross_pred_weight: float = 0.1, layout_steps_first: int = 1000, layout_steps: int = 800,
                  layout_batch: int = 8192, layout_lr: float = 0.1, layout_lr_warm: float = 0.03,
-                 encoder_steps_first: int = 3000, encoder_steps: int = 3000, encoder_batch: int = 512,
-                 encoder_lr: float = 2e-2, encoder_lr_warm: float = 2e-2, encoder_pair_weight: float = 0.0, decoder_steps_first: int = 600, decoder_steps: int = 500,
-                 decoder_batch: int = 1024, decoder_lr: float = 1e-2, joint_steps: int = 300,
+                 encoder_steps_first: int = 700, encoder_steps: int = 700, encoder_batch: int = 512,
+                 encoder_lr: float = 2e-2, encoder_lr_warm: float = 2e-2, encoder_pair_weight: float = 1.0,
+                 encoder_optimizer: str = "muon", encoder_muon_lr: float = 0.02, decoder_optimizer: str = "muon",
+                 decoder_fourier: int = 16, decoder_fourier_scale: float = 5.0, decoder_steps_first: int = 400,
+                 decoder_steps: int = 300,
+                 decoder_batch: int = 1024, decoder_lr: float = 1e-2, joint_steps: int = 0,
                  joint_lr: float = 2e-3, joint_fit_weight: float = 10.0,
                  joint_fit_weight_lost: float | None = 0.1, prune_epochs: int = 200, whiten: bool = True,
                  layout_init: str = "previous", encoder_shrink: float = 0.0, border_fit_weight: float = 0.3,
@@ -196,6 +210,15 @@ class DVI(ParametricMixin, Projector):
         self.encoder_lr = encoder_lr
         self.encoder_lr_warm = encoder_lr_warm
         self.encoder_pair_weight = encoder_pair_weight
+        if encoder_optimizer not in ("adam", "muon"):
+            raise ValueError(f"encoder_optimizer must be 'adam' or 'muon', not {encoder_optimizer!r}")
+        self.encoder_optimizer = encoder_optimizer
+        self.encoder_muon_lr = encoder_muon_lr
+        if decoder_optimizer not in ("adam", "muon"):
+            raise ValueError(f"decoder_optimizer must be 'adam' or 'muon', not {decoder_optimizer!r}")
+        self.decoder_optimizer = decoder_optimizer
+        self.decoder_fourier = decoder_fourier
+        self.decoder_fourier_scale = decoder_fourier_scale
         self.decoder_steps_first = decoder_steps_first
         self.decoder_steps = decoder_steps
         self.decoder_batch = decoder_batch
@@ -226,7 +249,7 @@ class DVI(ParametricMixin, Projector):
     def _new_model(self, dim):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            return VisModel(dim, self.hidden)
+            return VisModel(dim, self.hidden, fourier=self.decoder_fourier, fourier_scale=self.decoder_fourier_scale)
 
     @torch.no_grad()
     def _shrink_perturb(self, encoder, X, epoch, dim, dev):
@@ -366,7 +389,8 @@ class DVI(ParametricMixin, Projector):
                                   batch=self.encoder_batch, lr=self.encoder_lr if first else self.encoder_lr_warm,
                                   anchor=enc_anchor, generator=gen, loss_weights=lw, amp=amp,
                                   pairs=self._partners(h, t, len(X), len(nodes), gen, dev),
-                                  pair_weight=self.encoder_pair_weight)
+                                  pair_weight=self.encoder_pair_weight, optimizer=self.encoder_optimizer,
+                                  muon_lr=self.encoder_muon_lr)
                 head_mod, tlogp = None, None
                 hd = dynamics.head(e)
                 if hd is not None and self.lambda_pred > 0:
@@ -378,7 +402,7 @@ class DVI(ParametricMixin, Projector):
                 rdec = fit_decoder(model, nodes, steps=self.decoder_steps_first if first else self.decoder_steps,
                                    batch=self.decoder_batch, lr=self.decoder_lr, lambda_rec=self.lambda_rec,
                                    head=head_mod, lambda_pred=self.lambda_pred, target_logp=tlogp,
-                                   anchor=dec_anchor, generator=gen, amp=amp)
+                                   anchor=dec_anchor, generator=gen, amp=amp, optimizer=self.decoder_optimizer)
                 if self.joint_steps > 0:
                     fit_joint(model, nodes, Y, steps=self.joint_steps, lr=self.joint_lr, lambda_rec=self.lambda_rec,
                               lambda_fit=1.0, fit_weights=self._joint_weights(model, nodes, head_mod, tlogp),
