@@ -45,7 +45,7 @@ The parts move a sample no more between epochs than the one encoder does (tlr un
 which is already above 0.95 without it. ``encoder_segments=1, encoder_steps=8000, joint_steps=600`` gives the
 one shared encoder of the original method.
 
-Defaults: 2,600 encoder steps per fitted epoch and 600 layout steps per warm epoch. Full fits of the demo's
+Earlier defaults: 2,600 encoder steps per fitted epoch and 600 layout steps per warm epoch. Full fits of the demo's
 15 epochs (after the layout step got 2x cheaper, layout.umap_grad_t), NN@15 mean / at epoch 15, PPR at 15,
 tlr, fit time:
   1,600 steps per epoch, 300 layout steps (the earlier defaults)  0.240 / 0.237, 0.959, 0.670  (encoder
@@ -62,6 +62,13 @@ bring one graph neighbour each, and their relative positions are fitted too) 900
   900 steps with pairs (default)                     0.258 / 0.253, 0.968, 6.27 (encoder stage 2.9)
   600 steps with pairs, 400 layout steps             0.239 / 0.233, 0.950, 5.97
 15 epochs, 900 per epoch: NN@15 0.250, PPR 0.978, tlr 0.687.
+
+Defaults now: the encoder with Muon (``encoder_optimizer``, base.MuonAdam) at 400 steps per epoch, and the
+decoder with 16 Fourier input features at scale 5 (``decoder_fourier``, models.Decoder; dvi.py shows why)
+for 800 steps instead of 1,500. Same 10 demo epochs, one run each (this VM's timings vary by ~20%):
+  900 Adam steps with pairs, plain decoder 1,500 steps   0.256 / 0.258, 0.974, 7.13 (encoder 3.19, decoder 0.98)
+  400 Muon steps, Fourier decoder 1,500 steps (Muon)     0.248 / 0.249, 0.980, 6.68 (2.18, 1.71)
+  400 Muon steps, Fourier decoder 800 steps (default)    0.249 / 0.248, 0.980, 6.33 (2.63, 0.76)
 """
 from __future__ import annotations
 
@@ -69,8 +76,8 @@ import numpy as np
 import torch
 
 from . import graph as G
-from .base import (DEFAULT_THREADS, Checkpoints, Projector, Timer, adam, amp_dtype, release_memory, resolve_device,
-                   stack_rows, torch_threads)
+from .base import (DEFAULT_THREADS, Checkpoints, Projector, Timer, adam, amp_dtype, make_optimizer, release_memory,
+                   resolve_device, stack_rows, torch_threads)
 from .dvi import ParametricMixin
 from .layout import fit_decoder, fit_encoder, fit_joint, pca_init, umap_layout
 from .losses import find_ab_params
@@ -78,6 +85,10 @@ from .models import VisModel, encode_numpy
 from .stcomplex import SpatioTemporalComplex
 from .stcomplex import build as build_complex
 from .trainer import train_edges
+
+
+#: encoder steps per fitted epoch with Muon and the pair term (``total_encoder_steps``)
+MUON_STEPS_PER_EPOCH = 400
 
 
 class TimeVis(ParametricMixin, Projector):
@@ -93,12 +104,16 @@ class TimeVis(ParametricMixin, Projector):
                  layout_steps_first: int = 1000, layout_steps: int = 600, layout_lr_warm: float = 0.05,
                  layout_joint_steps: int = 200,
                  layout_batch: int = 8192, encoder_steps: int | None = None, encoder_batch: int = 512,
-                 encoder_lr: float = 2e-2, decoder_steps: int = 1500, decoder_batch: int = 1024,
+                 encoder_lr: float = 2e-2, decoder_steps: int = 800, decoder_batch: int = 1024,
                  joint_steps: int = 0, decoder_epoch_dim: int = 8, borders: bool = True,
                  border_fraction: float = 0.1, border_share: float = 0.1, border_fit_weight: float = 0.3,
-                 encoder_segments: int = 5, encoder_pair_weight: float = 1.0, amp: bool = True):
-        """``encoder_steps``: regression steps of the encoder, shared by its parts (default None: 900 per
-        fitted epoch, at least 2,000; see ``total_encoder_steps``). ``encoder_pair_weight``: the relative term
+                 encoder_segments: int = 5, encoder_pair_weight: float = 1.0, amp: bool = True,
+                 encoder_optimizer: str = "muon", encoder_muon_lr: float = 0.02, decoder_optimizer: str = "adam",
+                 decoder_fourier: int = 16, decoder_fourier_scale: float = 5.0):
+        """``encoder_steps``: regression steps of the encoder, shared by its parts (default None: 400 per
+        fitted epoch with Muon, at least 1,000; see ``total_encoder_steps``). ``encoder_optimizer``: "muon"
+        (base.MuonAdam) or "adam"; ``decoder_fourier`` / ``decoder_fourier_scale``: the decoder's Fourier
+        input features (models.Decoder; 0: the plain MLP). ``encoder_pair_weight``: the relative term
         over sample-sample edges (layout.fit_encoder; 0: the plain regression, which needs 2,600 steps per
         epoch for the same NN@15)."""
         super().__init__(seed=seed, device=device, progress=progress)
@@ -128,6 +143,14 @@ class TimeVis(ParametricMixin, Projector):
         self.layout_steps = layout_steps
         self.layout_lr_warm = layout_lr_warm
         self.layout_joint_steps = layout_joint_steps
+        for name, v in (("encoder_optimizer", encoder_optimizer), ("decoder_optimizer", decoder_optimizer)):
+            if v not in ("adam", "muon"):
+                raise ValueError(f"{name} must be 'adam' or 'muon', not {v!r}")
+        self.encoder_optimizer = encoder_optimizer
+        self.encoder_muon_lr = encoder_muon_lr
+        self.decoder_optimizer = decoder_optimizer
+        self.decoder_fourier = decoder_fourier
+        self.decoder_fourier_scale = decoder_fourier_scale
         self.layout_batch = layout_batch
         self.encoder_steps = encoder_steps
         self.encoder_batch = encoder_batch
@@ -165,10 +188,13 @@ class TimeVis(ParametricMixin, Projector):
         return int(m.encoder.epoch_segment[int(np.argmin(np.abs(eps - int(epoch))))])
 
     def total_encoder_steps(self, n_epochs: int) -> int:
-        """``encoder_steps``, or by default 900 per fitted epoch (at least 2,000) with the pair term, 2,600
-        (at least 6,000) without: the same time per epoch whatever the number of epochs."""
+        """``encoder_steps``, or by default per fitted epoch: with the pair term 400 with Muon (at least 1,000)
+        or 900 with Adam (at least 2,000), 2,600 (at least 6,000) without: the same time per epoch whatever
+        the number of epochs."""
         if self.encoder_steps is not None:
             return int(self.encoder_steps)
+        if self.encoder_pair_weight > 0 and self.encoder_optimizer == "muon":
+            return max(1000, MUON_STEPS_PER_EPOCH * int(n_epochs))
         if self.encoder_pair_weight > 0:
             return max(2000, 900 * int(n_epochs))
         return max(6000, 2600 * int(n_epochs))
@@ -215,7 +241,8 @@ class TimeVis(ParametricMixin, Projector):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             model = VisModel(dynamics.dim, self.hidden, n_cond=E if self.decoder_epoch_dim > 0 else 0,
-                             cond_dim=max(1, int(self.decoder_epoch_dim)), epoch_segment=self.epoch_segments(E))
+                             cond_dim=max(1, int(self.decoder_epoch_dim)), epoch_segment=self.epoch_segments(E),
+                             fourier=self.decoder_fourier, fourier_scale=self.decoder_fourier_scale)
         model = model.to(dev)
         cond = node_epoch if self.decoder_epoch_dim > 0 else None
         with timer("train_s"):
@@ -332,7 +359,7 @@ class TimeVis(ParametricMixin, Projector):
         release_memory()
         rdec = fit_decoder(model, nodes, steps=self.decoder_steps, batch=self.decoder_batch,
                            lambda_rec=self.lambda_rec, pred_loss=pred_loss, generator=gen, amp=amp, cond=cond,
-                           seg=seg)
+                           seg=seg, optimizer=self.decoder_optimizer)
         if self.joint_steps > 0:
             fit_joint(model, nodes, T, steps=self.joint_steps, lambda_rec=self.lambda_rec, pred_loss=pred_loss,
                       generator=gen, amp=amp, cond=cond, seg=seg)
@@ -361,7 +388,7 @@ class TimeVis(ParametricMixin, Projector):
             total += steps
             if k < start_seg:
                 continue
-            opt = adam(part.parameters(), lr=self.encoder_lr)
+            opt = make_optimizer(part, self.encoder_optimizer, lr=self.encoder_lr, muon_lr=self.encoder_muon_lr)
             begin = 0
             if k == start_seg:
                 begin = _resume_training(ck, model, opt, gen)
