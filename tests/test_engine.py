@@ -480,15 +480,13 @@ def test_dvi_joint_pass_frees_only_points_whose_prediction_is_lost():
     w = DVI(joint_fit_weight=2, joint_fit_weight_lost=None)._joint_weights(model, nodes, head, tlogp)
     np.testing.assert_allclose(w.numpy(), [2, 2, 2, 2])
 
-
-def test_pair_term_regresses_the_local_arrangement_in_fewer_row_passes(digits):
-    """``fit_encoder(pairs=...)``: with the relative term over graph edges, the encoder follows a UMAP layout's
-    neighbourhoods better than the plain regression that sees as many rows (what lets DVI and TimeVis take
-    a third of the steps: see layout.fit_encoder)."""
+def _digits_layout(digits):
+    """The last digits epoch, its pruned UMAP graph (heads, tails), a normalising model and a torch UMAP
+    layout of it: (X, h, t, m0, nodes, Y), for the encoder-regression tests."""
     import torch
 
     from ttvis_widget.engine import graph as G
-    from ttvis_widget.engine.layout import fit_encoder, pca_init, umap_layout
+    from ttvis_widget.engine.layout import pca_init, umap_layout
     from ttvis_widget.engine.losses import find_ab_params
     from ttvis_widget.engine.models import VisModel
 
@@ -501,6 +499,20 @@ def test_pair_term_regresses_the_local_arrangement_in_fewer_row_passes(digits):
     nodes = m0.normalize(torch.from_numpy(np.array(X, np.float32)))
     Y = umap_layout(h, t, w, len(X), pca_init(nodes), a=a, b=b, steps=300, batch=4096,
                     generator=torch.Generator().manual_seed(0))
+    return X, h, t, m0, nodes, Y
+
+
+def test_pair_term_regresses_the_local_arrangement_in_fewer_row_passes(digits):
+    """``fit_encoder(pairs=...)``: with the relative term over graph edges, the encoder follows a UMAP layout's
+    neighbourhoods better than the plain regression that sees as many rows (what lets DVI and TimeVis take
+    a third of the steps: see layout.fit_encoder)."""
+    import torch
+
+    from ttvis_widget.engine import graph as G
+    from ttvis_widget.engine.layout import fit_encoder
+    from ttvis_widget.engine.models import VisModel
+
+    X, h, t, m0, nodes, Y = _digits_layout(digits)
     nn = {}
     for pairs in (False, True):
         torch.manual_seed(0)
@@ -521,20 +533,10 @@ def test_muon_regresses_the_layout_in_fewer_steps(digits):
     at 40-80 Adam is ahead): what lets DVI take 700 steps where Adam took 3,000."""
     import torch
 
-    from ttvis_widget.engine import graph as G
-    from ttvis_widget.engine.layout import fit_encoder, pca_init, umap_layout
-    from ttvis_widget.engine.losses import find_ab_params
+    from ttvis_widget.engine.layout import fit_encoder
     from ttvis_widget.engine.models import VisModel
 
-    X = digits.representation(digits.epochs[-1])
-    idx, dist = G.knn(X, 15)
-    h, t, w = G.prune(G.fuzzy_simplicial_set(idx, dist, 15)[0], 200)
-    a, b = find_ab_params()
-    m0 = VisModel(X.shape[1])
-    m0.set_normalization(torch.from_numpy(np.array(X, np.float32)))
-    nodes = m0.normalize(torch.from_numpy(np.array(X, np.float32)))
-    Y = umap_layout(h, t, w, len(X), pca_init(nodes), a=a, b=b, steps=300, batch=4096,
-                    generator=torch.Generator().manual_seed(0))
+    X, h, t, m0, nodes, Y = _digits_layout(digits)
     nn = {}
     for opt in ("adam", "muon"):
         m = VisModel(X.shape[1])

@@ -105,6 +105,17 @@ class MuonAdam:
             self.muon.load_state_dict(state["muon"])
 
 
+#: the optimizers ``make_optimizer`` knows
+OPTIMIZERS = ("adam", "muon")
+
+
+def check_choice(name: str, value, choices):
+    """``value`` if it is one of ``choices``, else ValueError naming the parameter and the choices."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, not {value!r}")
+    return value
+
+
 def make_optimizer(module, kind: str, lr: float, muon_lr: float = 0.02, ns_steps: int = 3):
     """"adam" (fused Adam on every parameter) or "muon" (``MuonAdam``) for the parameters of ``module`` (or of
     a list of modules)."""
@@ -113,7 +124,7 @@ def make_optimizer(module, kind: str, lr: float, muon_lr: float = 0.02, ns_steps
         return adam([p for m in mods for p in m.parameters()], lr=lr)
     if kind == "muon":
         return MuonAdam(module, lr=lr, muon_lr=muon_lr, ns_steps=ns_steps)
-    raise ValueError(f"optimizer must be 'adam' or 'muon', not {kind!r}")
+    raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, not {kind!r}")
 
 
 def scale_lr(opt, lr: float, frac: float) -> None:

@@ -83,8 +83,8 @@ import numpy as np
 import torch
 
 from . import graph as G
-from .base import (DEFAULT_THREADS, Checkpoints, Projector, Timer, amp_dtype, release_memory, resolve_device,
-                   stack_rows, torch_threads)
+from .base import (DEFAULT_THREADS, OPTIMIZERS, Checkpoints, Projector, Timer, amp_dtype, check_choice, release_memory,
+                   resolve_device, stack_rows, torch_threads)
 from .layout import Anchor, cross_prediction_weights, fit_decoder, fit_encoder, fit_joint, pca_init, procrustes, umap_layout
 from .losses import find_ab_params
 from .models import VisModel, chunk_rows, decode_numpy, encode_all, encode_numpy
@@ -210,13 +210,9 @@ class DVI(ParametricMixin, Projector):
         self.encoder_lr = encoder_lr
         self.encoder_lr_warm = encoder_lr_warm
         self.encoder_pair_weight = encoder_pair_weight
-        if encoder_optimizer not in ("adam", "muon"):
-            raise ValueError(f"encoder_optimizer must be 'adam' or 'muon', not {encoder_optimizer!r}")
-        self.encoder_optimizer = encoder_optimizer
+        self.encoder_optimizer = check_choice("encoder_optimizer", encoder_optimizer, OPTIMIZERS)
         self.encoder_muon_lr = encoder_muon_lr
-        if decoder_optimizer not in ("adam", "muon"):
-            raise ValueError(f"decoder_optimizer must be 'adam' or 'muon', not {decoder_optimizer!r}")
-        self.decoder_optimizer = decoder_optimizer
+        self.decoder_optimizer = check_choice("decoder_optimizer", decoder_optimizer, OPTIMIZERS)
         self.decoder_fourier = decoder_fourier
         self.decoder_fourier_scale = decoder_fourier_scale
         self.decoder_steps_first = decoder_steps_first

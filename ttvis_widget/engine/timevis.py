@@ -76,8 +76,8 @@ import numpy as np
 import torch
 
 from . import graph as G
-from .base import (DEFAULT_THREADS, Checkpoints, Projector, Timer, adam, amp_dtype, make_optimizer, release_memory,
-                   resolve_device, stack_rows, torch_threads)
+from .base import (DEFAULT_THREADS, OPTIMIZERS, Checkpoints, Projector, Timer, adam, amp_dtype, check_choice,
+                   make_optimizer, release_memory, resolve_device, stack_rows, torch_threads)
 from .dvi import ParametricMixin
 from .layout import fit_decoder, fit_encoder, fit_joint, pca_init, umap_layout
 from .losses import find_ab_params
@@ -143,12 +143,9 @@ class TimeVis(ParametricMixin, Projector):
         self.layout_steps = layout_steps
         self.layout_lr_warm = layout_lr_warm
         self.layout_joint_steps = layout_joint_steps
-        for name, v in (("encoder_optimizer", encoder_optimizer), ("decoder_optimizer", decoder_optimizer)):
-            if v not in ("adam", "muon"):
-                raise ValueError(f"{name} must be 'adam' or 'muon', not {v!r}")
-        self.encoder_optimizer = encoder_optimizer
+        self.encoder_optimizer = check_choice("encoder_optimizer", encoder_optimizer, OPTIMIZERS)
         self.encoder_muon_lr = encoder_muon_lr
-        self.decoder_optimizer = decoder_optimizer
+        self.decoder_optimizer = check_choice("decoder_optimizer", decoder_optimizer, OPTIMIZERS)
         self.decoder_fourier = decoder_fourier
         self.decoder_fourier_scale = decoder_fourier_scale
         self.layout_batch = layout_batch
