@@ -81,6 +81,21 @@ def test_parametric_quality(name, request):
     assert run.inverse(last, run.embedding(last)[:5]).shape == (5, run.dynamics.dim)
 
 
+def test_dvi_earlier_configuration_still_fits(digits, tmp_path):
+    """The non-default path: Adam for both networks, the plain decoder (no Fourier features) and the joint
+    pass that moves the points whose round trip loses the prediction (the defaults before Muon)."""
+    kw = dict(DVI_SMALL, encoder_optimizer="adam", decoder_optimizer="adam", decoder_fourier=0,
+              encoder_pair_weight=0.0, joint_steps=60)
+    run = fit(digits, method="dvi", epochs=digits.epochs[:2], cache_dir=tmp_path, progress=False, **kw)
+    last = run.epochs[-1]
+    assert np.isfinite(run.embedding(last)).all()
+    assert ppr(run, last) >= 0.85
+    assert nn_fraction(run.dynamics.representation(last), run.embedding(last)) >= 0.2
+    assert run.params["decoder_fourier"] == 0 and run.params["joint_steps"] == 60
+    with pytest.raises(ValueError, match="encoder_optimizer"):
+        fit(digits, method="dvi", cache_dir=tmp_path, progress=False, encoder_optimizer="sgd")
+
+
 def test_territory_orientation_and_palette(dvi_run):
     run = dvi_run
     e = run.epochs[-1]
