@@ -58,26 +58,23 @@ def adam(params, lr: float, **kw):
 
 class MuonAdam:
     """Muon (``torch.optim.Muon``: momentum, then the update orthogonalised by a few Newton-Schulz iterations;
-    Jordan et al. 2024) on the Linear weights of ``module`` (or of each of a list of modules) but the last one and any with a side under 16 (a
-    decoder's 2-D input layer), fused Adam on everything else (biases, the
-    output layer). One optimizer to the fits: ``param_groups`` (Adam's first, so the decoupled anchor reads
-    Adam's learning rate), ``zero_grad``, ``step``, ``state_dict`` / ``load_state_dict``. Each group keeps
-    its own ``base_lr``; the fits' schedules scale it (``scale_lr``).
+    Jordan et al. 2024) on the Linear weights of ``module`` but the last one and any with a side under 16 (a
+    decoder's 2-D input layer), fused Adam on everything else (biases, the output layer). One optimizer to
+    the fits: ``param_groups`` (Adam's first, so the decoupled anchor reads Adam's learning rate),
+    ``zero_grad``, ``step``, ``state_dict`` / ``load_state_dict``. Each group keeps its own ``base_lr``; the
+    fits' schedules scale it (``scale_lr``).
 
     Why: the encoder regression is a long run of small steps (layout.fit_encoder). On the Fashion-MNIST
     demo's epoch-15 layout (NN@15 0.312), 2 CPU cores: Adam, 3,000 steps of 512, NN@15 0.307 in 6.0 s; Muon
     (lr 0.02, 3 Newton-Schulz steps), 600 steps of 1,024, 0.301 in 2.6 s (Adam at 1,000 x 512: 0.266). The
-    orthogonalisation costs ~1 ms a step for the (512, 64) encoder, so the batch is doubled to spread it."""
+    orthogonalisation costs ~1.5-2 ms a step for the (512, 64) encoder, so the steps carry twice the rows."""
 
     def __init__(self, module, lr: float, muon_lr: float = 0.02, ns_steps: int = 3):
         import torch
 
-        modules = list(module) if isinstance(module, (list, tuple)) else [module]
-        mats = []
-        for mod in modules:
-            linears = [m for m in mod.modules() if isinstance(m, torch.nn.Linear)]
-            mats += [m.weight for m in linears[:-1] if min(m.weight.shape) >= 16]  # not a 2-D input layer
-        others = [p for mod in modules for p in mod.parameters() if all(p is not q for q in mats)]
+        linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+        mats = [m.weight for m in linears[:-1] if min(m.weight.shape) >= 16]  # not a 2-D input layer
+        others = [p for p in module.parameters() if all(p is not q for q in mats)]
         self.adam = adam(others, lr=lr)
         self.muon = torch.optim.Muon(mats, lr=muon_lr, weight_decay=0.0, ns_steps=int(ns_steps),
                                      adjust_lr_fn="original") if mats else None
@@ -117,11 +114,9 @@ def check_choice(name: str, value, choices):
 
 
 def make_optimizer(module, kind: str, lr: float, muon_lr: float = 0.02, ns_steps: int = 3):
-    """"adam" (fused Adam on every parameter) or "muon" (``MuonAdam``) for the parameters of ``module`` (or of
-    a list of modules)."""
+    """"adam" (fused Adam on every parameter) or "muon" (``MuonAdam``) for the parameters of ``module``."""
     if kind == "adam":
-        mods = module if isinstance(module, (list, tuple)) else [module]
-        return adam([p for m in mods for p in m.parameters()], lr=lr)
+        return adam(module.parameters(), lr=lr)
     if kind == "muon":
         return MuonAdam(module, lr=lr, muon_lr=muon_lr, ns_steps=ns_steps)
     raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, not {kind!r}")
