@@ -152,6 +152,14 @@ def umap_layout(heads, tails, weights, n_nodes: int, init: torch.Tensor, *, a: f
 
 
 
+def _optimizer(optimizer, module, lr: float, muon_lr: float):
+    """A fit's ``optimizer`` argument: None or "adam" / "muon" (a new one for ``module``), or an optimizer
+    object to continue (resume)."""
+    if optimizer is None or isinstance(optimizer, str):
+        return make_optimizer(module, optimizer or "adam", lr=lr, muon_lr=muon_lr)
+    return optimizer
+
+
 def _sampler(n, weights, device):
     if weights is None:
         return None
@@ -231,10 +239,7 @@ def fit_encoder(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int,
     dev = nodes.device
     n = len(nodes)
     enc = model.encoder if encoder is None else encoder
-    if optimizer is None or isinstance(optimizer, str):
-        opt = make_optimizer(enc, optimizer or "adam", lr=lr, muon_lr=muon_lr)
-    else:
-        opt = optimizer
+    opt = _optimizer(optimizer, enc, lr, muon_lr)
     cdf = _sampler(n, weights, dev)
     if hasattr(enc, "forward_whitened"):
         # whitened once, in chunks, and stored in the autocast dtype when there is one: the first Linear would
@@ -306,10 +311,7 @@ def fit_decoder(model, nodes: torch.Tensor, *, steps: int, batch: int = 1024, lr
         Y = encode_all(model, nodes, seg)
         if getattr(model.decoder, "needs_frame", False):  # Fourier features: their frame, set once
             model.decoder.set_frame(Y)
-    if optimizer is None or isinstance(optimizer, str):
-        opt = make_optimizer(model.decoder, optimizer or "adam", lr=lr, muon_lr=muon_lr)
-    else:
-        opt = optimizer
+    opt = _optimizer(optimizer, model.decoder, lr, muon_lr)
     cdf = _sampler(n, weights, dev)
     model.train()
     recs = []
