@@ -68,11 +68,28 @@ def test_anchor_pull_is_decoupled_and_proportional():
 def test_default_widths_follow_dimension():
     assert default_hidden(128) == (512, 64) and default_decoder_hidden(128) == (256, 256)
     assert default_hidden(8) == (64, 32) and default_decoder_hidden(8) == (64, 64)
+    assert default_decoder_hidden(128, per_epoch=True) == (128, 128)
+    assert default_decoder_hidden(512, per_epoch=True) == (256, 256)
+    widths = lambda mod: [l.out_features for l in mod.modules() if isinstance(l, torch.nn.Linear)]  # noqa: E731
     m = VisModel(128)
-    assert [l.out_features for l in m.encoder if isinstance(l, torch.nn.Linear)] == [512, 64, 2]
-    assert [l.out_features for l in m.decoder if isinstance(l, torch.nn.Linear)] == [256, 256, 128]
+    assert widths(m.encoder) == [512, 64, 2] and widths(m.decoder) == [256, 256, 128]
     m = VisModel(128, hidden=(32, 16))
-    assert [l.out_features for l in m.decoder if isinstance(l, torch.nn.Linear)] == [16, 32, 128]
+    assert widths(m.decoder) == [16, 32, 128]
+    m = VisModel(128, decoder_hidden=(256, 64))
+    assert widths(m.encoder) == [512, 64, 2] and widths(m.decoder) == [64, 256, 128]
+
+
+def test_a_model_saved_with_other_widths_loads_with_them():
+    """from_state_dict takes the widths from the state: a run saved under earlier default widths (or its
+    own ``hidden``) still loads, segmented and Fourier-conditioned models included."""
+    for kw in [dict(decoder_hidden=(256, 256)), dict(hidden=(32, 16)),
+               dict(hidden=(96, 48), epoch_segment=[0, 1, 1], n_cond=3, fourier=8)]:
+        torch.manual_seed(0)
+        m = VisModel(24, **kw)
+        back = VisModel.from_state_dict(m.state_dict(), 24)
+        assert back.state_dict().keys() == m.state_dict().keys(), kw
+        for k, v in m.state_dict().items():
+            assert torch.equal(back.state_dict()[k], v), (kw, k)
 
 
 def test_umap_grad_equals_autograd_of_the_clamped_cross_entropy():
@@ -306,8 +323,9 @@ def test_partner_sampler_draws_every_graph_neighbour_and_nothing_else():
 
 
 def test_muon_adam_splits_the_hidden_matrices_from_the_rest_and_restores_its_state():
-    """base.MuonAdam: Muon on the hidden Linear weights (not the output layer, not a 2-D input layer), Adam on
-    everything else, every parameter in exactly one of them; a saved state continues bit for bit."""
+    """base.MuonAdam: Muon on the hidden-to-hidden Linear weights (not the input or output layer; the input
+    layer too with ``muon_input``, unless it is 2-D), Adam on everything else, every parameter in exactly one of
+    them; a saved state continues bit for bit."""
     import copy
 
     from ttvis_widget.engine.base import MuonAdam, make_optimizer, scale_lr
@@ -318,10 +336,14 @@ def test_muon_adam_splits_the_hidden_matrices_from_the_rest_and_restores_its_sta
     dec = MuonAdam(m.decoder, lr=1e-2)
     ids = lambda ps: {id(p) for p in ps}  # noqa: E731
     lin = [mod for mod in m.encoder if isinstance(mod, torch.nn.Linear)]
-    assert ids(enc.muon.param_groups[0]["params"]) == ids([lin[0].weight, lin[1].weight])
-    assert ids(enc.adam.param_groups[0]["params"]) == ids(m.encoder.parameters()) - ids([lin[0].weight, lin[1].weight])
+    assert len(lin) == 3 and ids(enc.muon.param_groups[0]["params"]) == ids([lin[1].weight])
+    assert ids(enc.adam.param_groups[0]["params"]) == ids(m.encoder.parameters()) - ids([lin[1].weight])
+    both = MuonAdam(m.encoder, lr=1e-2, muon_input=True)
+    assert ids(both.muon.param_groups[0]["params"]) == ids([lin[0].weight, lin[1].weight])
     dlin = [mod for mod in m.decoder if isinstance(mod, torch.nn.Linear)]
-    assert ids(dec.muon.param_groups[0]["params"]) == ids([dlin[1].weight])  # the 2-D input layer stays with Adam
+    assert ids(dec.muon.param_groups[0]["params"]) == ids([dlin[1].weight])
+    dec_in = MuonAdam(m.decoder, lr=1e-2, muon_input=True)
+    assert ids(dec_in.muon.param_groups[0]["params"]) == ids([dlin[1].weight])  # a 2-D input layer stays with Adam
     scale_lr(enc, 1e-2, 0.5)
     assert [g["lr"] for g in enc.param_groups] == [0.5e-2, 0.5 * 0.02]  # each group scales its own base rate
     with pytest.raises(ValueError, match="optimizer"):

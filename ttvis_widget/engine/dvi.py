@@ -32,15 +32,19 @@ Fashion-MNIST demo where umap-learn reaches 0.30):
      1,600 steps                                  0.301 / 0.974
    At the 0.30 bar that is as many rows as the plain 3,000 steps, and no faster: benchmarks/fit_speed.py,
    4 demo epochs, 11.9 s per epoch with pairs (NN@15 0.308, PPR 0.950) against 11.0 s plain (0.305, 0.952).
-   Default (``encoder_optimizer="muon"``): Muon (base.MuonAdam), 700 steps of 512 nodes + one graph
-   neighbour each -- 2.1x fewer rows than 3,000 x 512, each row ~1.3x dearer (the orthogonalisation).
+   Default (``encoder_optimizer="muon"``): Muon (base.MuonAdam, on the hidden-to-hidden weight), 750 steps
+   of 512 nodes + one graph neighbour each (700 when Muon also took the input layer; 10 demo epochs, mean
+   NN@15 0.302-0.303 with it, 0.300-0.302 without it at 700 steps and 0.302-0.304 at 750, each step ~30%
+   cheaper) -- 2x fewer rows than 3,000 x 512, each row a little dearer (the orthogonalisation).
    10 demo epochs: 0.303 / 0.971 (with the decoder of 3.); Muon on 600 x 1,024 plain rows: 0.293; a Muon
    warm start (s = 1) at 300-450 steps: 0.272-0.290. The plain warm start (s = 1) with Adam was worse
    still (epochs 2-5: 0.26-0.27 against 0.28-0.29 fresh, at 2,000 steps). Continuity between epochs does not suffer: it comes from the warm layout (15 epochs: tlr 0.647
    at s = 0 against 0.650 at s = 0.5). ``encoder_shrink=1`` is the original's warm start;
 3. the decoder trained as the encoder's inverse (L_rec, + λ_pred·KL below, + λ2·ν_t·‖θ_g − θ_g,t−1‖²) on the
    frozen encoder output. Default: Fourier input features (``decoder_fourier`` 16 frequencies at scale
-   ``decoder_fourier_scale`` 5, models.Decoder) and Muon, 400 steps at the first epoch and 300 after: the
+   ``decoder_fourier_scale`` 5, models.Decoder), widths (128, 128) at D=128 (``decoder_hidden``;
+   models.default_decoder_hidden(per_epoch=True): PPR as with (256, 256) in ~60% of the time) and Muon, 400
+   steps at the first epoch and 300 after: the
    plain MLP decoder is smooth at the scale of the layout, so nearby points of different classes decode
    alike, and PPR needed the joint pass below (1.5 s per epoch, NN@15 −0.01). 10 demo epochs, no joint pass,
    PPR at the last: plain decoder (Muon, 250 steps) 0.956; Fourier 64 at scale 4: 0.966, at 6: 0.969,
@@ -87,7 +91,7 @@ from .base import (DEFAULT_THREADS, OPTIMIZERS, Checkpoints, Projector, Timer, a
                    resolve_device, stack_rows, torch_threads)
 from .layout import Anchor, cross_prediction_weights, fit_decoder, fit_encoder, fit_joint, pca_init, procrustes, umap_layout
 from .losses import find_ab_params
-from .models import VisModel, chunk_rows, decode_numpy, encode_all, encode_numpy
+from .models import VisModel, chunk_rows, decode_numpy, default_decoder_hidden, encode_all, encode_numpy
 
 
 def edge_set(spatial: "G.sp.spmatrix", n_nodes: int, border=None, border_share: float = 0.2, prune_epochs: int = 200):
@@ -170,12 +174,12 @@ class DVI(ParametricMixin, Projector):
     name = "dvi"
 
     def __init__(self, seed: int = 0, device: str = "auto", progress: bool = False, n_neighbors: int = 15,
-                 hidden=None, lambda_rec: float = 1.0, lambda_temporal: float = 1e-2, borders: bool = True,
+                 hidden=None, decoder_hidden=None, lambda_rec: float = 1.0, lambda_temporal: float = 1e-2, borders: bool = True,
                  border_share: float = 0.15, border_fraction: float = 0.1, min_dist: float = 0.1,
                  spread: float = 1.0, negative_sample_rate: int = 5, lambda_pred: float = 3.0,
                  cross_pred_weight: float = 0.1, layout_steps_first: int = 1000, layout_steps: int = 800,
                  layout_batch: int = 8192, layout_lr: float = 0.1, layout_lr_warm: float = 0.03,
-                 encoder_steps_first: int = 700, encoder_steps: int = 700, encoder_batch: int = 512,
+                 encoder_steps_first: int = 750, encoder_steps: int = 750, encoder_batch: int = 512,
                  encoder_lr: float = 2e-2, encoder_lr_warm: float = 2e-2, encoder_pair_weight: float = 1.0,
                  encoder_optimizer: str = "muon", encoder_muon_lr: float = 0.02, decoder_optimizer: str = "muon",
                  decoder_fourier: int = 16, decoder_fourier_scale: float = 5.0, decoder_steps_first: int = 400,
@@ -189,6 +193,7 @@ class DVI(ParametricMixin, Projector):
         super().__init__(seed=seed, device=device, progress=progress)
         self.n_neighbors = n_neighbors
         self.hidden = hidden
+        self.decoder_hidden = decoder_hidden
         self.lambda_rec = lambda_rec
         self.lambda_temporal = lambda_temporal
         self.borders = borders
@@ -245,7 +250,14 @@ class DVI(ParametricMixin, Projector):
     def _new_model(self, dim):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            return VisModel(dim, self.hidden, fourier=self.decoder_fourier, fourier_scale=self.decoder_fourier_scale)
+            return VisModel(dim, self.hidden, fourier=self.decoder_fourier, fourier_scale=self.decoder_fourier_scale,
+                            decoder_hidden=self._decoder_widths(dim))
+
+    def _decoder_widths(self, dim):
+        """``decoder_hidden``; else ``hidden`` mirrored when given; else the per-epoch default (models.py)."""
+        if self.decoder_hidden:
+            return tuple(self.decoder_hidden)
+        return None if self.hidden else default_decoder_hidden(dim, per_epoch=True)
 
     @torch.no_grad()
     def _shrink_perturb(self, encoder, X, epoch, dim, dev):
