@@ -6,6 +6,12 @@ Orientation: row 0 is the TOP (y = ymax), column 0 is x = xmin. Colours are ``pa
 (keyed by class index, the same colours as the points), blended with white by the confidence margin
 m = (s1 - s2) / (s1 - s_min) on raw logits; pixels with m < ``BOUNDARY_MARGIN`` are white (boundaries).
 
+Away from the data the decoder extrapolates: a pixel's tint fades with its distance to the nearest sample of
+the epoch (``support``, 1 within ``FADE_NEAR`` of the box's side, falling linearly to ``FADE_FLOOR`` at
+``FADE_FAR``), so the painted regions show where the territories are backed by samples and where they are the
+decoder's guess (with Fourier input features, models.Decoder, that guess has small islands far from any
+sample). The class of every pixel (``classes``) is kept; only the colour fades.
+
 Without a head (or without an inverse) the territory falls back to a nearest-neighbour vote of the
 recorded predictions around each pixel in the 2-D embedding (pixels far from every sample stay white);
 with neither head nor predictions it is ``None`` (with a warning).
@@ -23,6 +29,9 @@ from ..palette import class_colors
 DEFAULT_RESOLUTION = 256
 BOUNDARY_MARGIN = 0.15
 MIN_STRENGTH, MAX_STRENGTH = 0.25, 0.7  # fraction of the class colour mixed into white
+FADE_NEAR, FADE_FAR, FADE_FLOOR = 0.04, 0.15, 0.25  # distance to the nearest sample / side of the box; tint kept
+#: bumped when the rendering changes: a cached territory of another version is recomputed
+RENDER_VERSION = 2
 
 
 @dataclass
@@ -32,6 +41,7 @@ class Territory:
     margin: np.ndarray    # float32 [R, R] in [0, 1]
     bounds: tuple         # (xmin, ymin, xmax, ymax), same as run.bounds
     source: str = "head"  # "head" | "nn-vote"
+    support: np.ndarray | None = None  # float32 [R, R] in [FADE_FLOOR, 1]: the tint kept (1 near samples)
 
     @property
     def resolution(self) -> int:
@@ -47,8 +57,12 @@ class Territory:
     def save(self, path) -> None:
         from ..store.atomic import atomic_write_npz
 
-        atomic_write_npz(path, {"classes": self.classes, "margin": self.margin, "rgba": self.rgba,
-                                "bounds": np.asarray(self.bounds, np.float64), "source": np.asarray(self.source)})
+        arrays = {"classes": self.classes, "margin": self.margin, "rgba": self.rgba,
+                  "bounds": np.asarray(self.bounds, np.float64), "source": np.asarray(self.source),
+                  "version": np.asarray(RENDER_VERSION)}
+        if self.support is not None:
+            arrays["support"] = self.support
+        atomic_write_npz(path, arrays)
 
     @classmethod
     def load(cls, path, bounds=None) -> "Territory":
@@ -56,7 +70,10 @@ class Territory:
             b = tuple(float(v) for v in z["bounds"])
             if bounds is not None and not np.allclose(b, bounds):
                 raise ValueError("territory cache was made for other bounds")
-            return cls(z["rgba"], z["classes"], z["margin"], b, str(z["source"]))
+            if "version" not in z.files or int(z["version"]) != RENDER_VERSION:
+                raise ValueError("territory cache was rendered by another version")
+            return cls(z["rgba"], z["classes"], z["margin"], b, str(z["source"]),
+                       z["support"] if "support" in z.files else None)
 
 
 def grid_points(bounds, resolution: int) -> np.ndarray:
@@ -77,8 +94,29 @@ def logit_margin(logits: np.ndarray) -> np.ndarray:
     return ((s1 - s2) / np.maximum(s1 - smin, 1e-8)).astype(np.float32)
 
 
-def colorize(classes: np.ndarray, margin: np.ndarray, n_classes: int) -> np.ndarray:
-    """RGBA uint8 image: white + strength * (palette[class] - white); white at boundaries / unknown."""
+def sample_support(emb: np.ndarray, bounds, resolution: int) -> np.ndarray:
+    """float32 [R, R]: 1 where a sample lies within ``FADE_NEAR``·R pixels, falling linearly to ``FADE_FLOOR``
+    at ``FADE_FAR``·R and beyond (Euclidean distance transform of the grid cells that hold a sample)."""
+    from scipy.ndimage import distance_transform_edt
+
+    r = int(resolution)
+    xmin, ymin, xmax, ymax = bounds
+    emb = np.asarray(emb, np.float64)
+    emb = emb[np.isfinite(emb).all(1)]
+    if not len(emb):
+        return np.ones((r, r), np.float32)
+    col = np.clip(((emb[:, 0] - xmin) / max(xmax - xmin, 1e-12) * r).astype(np.int64), 0, r - 1)
+    row = np.clip(((ymax - emb[:, 1]) / max(ymax - ymin, 1e-12) * r).astype(np.int64), 0, r - 1)
+    empty = np.ones((r, r), bool)
+    empty[row, col] = False
+    d = distance_transform_edt(empty) / r
+    t = np.clip((d - FADE_NEAR) / (FADE_FAR - FADE_NEAR), 0.0, 1.0)
+    return (1.0 - (1.0 - FADE_FLOOR) * t).astype(np.float32)
+
+
+def colorize(classes: np.ndarray, margin: np.ndarray, n_classes: int, support=None) -> np.ndarray:
+    """RGBA uint8 image: white + strength * (palette[class] - white); white at boundaries / unknown;
+    ``support`` (optional, [R, R] in [0, 1]) scales the strength."""
     pal = class_colors(max(int(n_classes), 1)).astype(np.float32)
     cls = classes.astype(np.int64)
     known = cls >= 0
@@ -89,6 +127,8 @@ def colorize(classes: np.ndarray, margin: np.ndarray, n_classes: int) -> np.ndar
     strength = MIN_STRENGTH + (MAX_STRENGTH - MIN_STRENGTH) * np.clip(
         (m - BOUNDARY_MARGIN) / max(top - BOUNDARY_MARGIN, 1e-6), 0, 1)
     strength = np.where(known & (m >= BOUNDARY_MARGIN), strength, 0.0)
+    if support is not None:
+        strength = strength * support
     rgb = 255.0 - strength[..., None] * (255.0 - col)
     out = np.empty(cls.shape + (4,), np.uint8)
     out[..., :3] = np.clip(np.round(rgb), 0, 255).astype(np.uint8)
@@ -122,7 +162,8 @@ def _head_territory(run, epoch, resolution, head) -> Territory:
     classes = logits.argmax(1).astype(np.int16).reshape(r, r)
     margin = logit_margin(logits).reshape(r, r)
     n_classes = run.dynamics.n_classes or head.n_classes
-    return Territory(colorize(classes, margin, n_classes), classes, margin, run.bounds, "head")
+    support = sample_support(run.embedding(epoch), run.bounds, r)
+    return Territory(colorize(classes, margin, n_classes, support), classes, margin, run.bounds, "head", support)
 
 
 def _vote_territory(run, epoch, resolution, k: int = 7) -> Territory | None:
