@@ -65,12 +65,12 @@ bring one graph neighbour each, and their relative positions are fitted too) 900
 
 Muon on the hidden-to-hidden weight only (base.MuonAdam; each step ~30% cheaper): 400 steps per epoch then
 gave NN@15 0.237 / 0.234-0.238, PPR 0.972; 500 (default) 0.249 / 0.247, 0.977; 550 0.252 / 0.251, 0.978.
-Before that (Muon on the input layer too): the encoder with Muon (``encoder_optimizer``) at 400 steps per epoch, and the
-decoder with 16 Fourier input features at scale 5 (``decoder_fourier``, models.Decoder; dvi.py shows why)
+Before that (Muon on the input layer too): the encoder with Muon (``encoder_optimizer``) at 400 steps per
+epoch, and the decoder with 16 Fourier input features at scale 5 (``decoder_fourier``, models.Decoder; dvi.py shows why)
 for 800 steps instead of 1,500. Same 10 demo epochs, one run each (this VM's timings vary by ~20%):
   900 Adam steps with pairs, plain decoder 1,500 steps   0.256 / 0.258, 0.974, 7.13 (encoder 3.19, decoder 0.98)
   400 Muon steps, Fourier decoder 1,500 steps (Muon)     0.248 / 0.249, 0.980, 6.68 (2.18, 1.71)
-  400 Muon steps, Fourier decoder 800 steps (default)    0.249 / 0.248, 0.980, 6.33 (2.63, 0.76)
+  400 Muon steps, Fourier decoder 800 steps (then default) 0.249 / 0.248, 0.980, 6.33 (2.63, 0.76)
 """
 from __future__ import annotations
 
