@@ -543,7 +543,7 @@ def test_pair_term_regresses_the_local_arrangement_in_fewer_row_passes(digits):
 
 
 def test_muon_regresses_the_layout_in_fewer_steps(digits):
-    """``fit_encoder(optimizer="muon")`` (base.MuonAdam): with the same steps and rows, the encoder follows a
+    """``fit_encoder(optimizer="muon")`` (optim.MuonAdam): with the same steps and rows, the encoder follows a
     UMAP layout's neighbourhoods better than with Adam once the run is long enough to use it (300 steps here;
     at 40-80 Adam is ahead): what lets DVI take 700 steps where Adam took 3,000."""
     import torch

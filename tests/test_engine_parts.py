@@ -323,12 +323,12 @@ def test_partner_sampler_draws_every_graph_neighbour_and_nothing_else():
 
 
 def test_muon_adam_splits_the_hidden_matrices_from_the_rest_and_restores_its_state():
-    """base.MuonAdam: Muon on the hidden-to-hidden Linear weights (not the input or output layer; the input
+    """optim.MuonAdam: Muon on the hidden-to-hidden Linear weights (not the input or output layer; the input
     layer too with ``muon_input``, unless it is 2-D), Adam on everything else, every parameter in exactly one of
     them; a saved state continues bit for bit."""
     import copy
 
-    from ttvis_widget.engine.base import MuonAdam, make_optimizer, scale_lr
+    from ttvis_widget.engine.optim import MuonAdam, make_optimizer, scale_lr
 
     torch.manual_seed(0)
     m = VisModel(16)
@@ -370,6 +370,55 @@ def test_muon_adam_splits_the_hidden_matrices_from_the_rest_and_restores_its_sta
         torch.testing.assert_close(v, v2, msg=k)
 
 
+def test_our_muon_is_torchs_muon_with_its_newton_schulz_dtype_chosen_by_the_hardware():
+    """optim.Muon: in bfloat16 it takes torch.optim.Muon's steps bit for bit, and the two load each other's
+    state; in float32 (the choice where bfloat16 products are emulated) its update is the same orthogonalisation
+    to bfloat16's precision, and it leaves 2-D weights' singular values near 1 whatever the gradient's scale."""
+    from ttvis_widget.engine.optim import Muon, newton_schulz, newton_schulz_dtype
+
+    g = torch.Generator().manual_seed(0)
+    w0 = torch.randn(24, 40, generator=g)
+    grads = [torch.randn(24, 40, generator=g) * 10 ** k for k in (-3, 0, 2)]
+
+    def run(opt_cls, steps, **kw):
+        p = torch.nn.Parameter(w0.clone())
+        opt = opt_cls([p], lr=0.05, weight_decay=0.0, ns_steps=3, adjust_lr_fn="original", **kw)
+        for gr in grads[:steps]:
+            p.grad = gr.clone()
+            opt.step()
+        return p, opt
+
+    ref, ref_opt = run(torch.optim.Muon, 3)
+    ours, _ = run(Muon, 3, ns_dtype=torch.bfloat16)
+    assert torch.equal(ours.detach(), ref.detach())
+    # a state saved by torch's Muon continues in ours (and the other way round), bit for bit
+    half_ref, half_opt = run(torch.optim.Muon, 2)
+    p = torch.nn.Parameter(half_ref.detach().clone())
+    cont = Muon([p], lr=0.05, weight_decay=0.0, ns_steps=3, adjust_lr_fn="original", ns_dtype=torch.bfloat16)
+    cont.load_state_dict(half_opt.state_dict())
+    p.grad = grads[2].clone()
+    cont.step()
+    assert torch.equal(p.detach(), ref.detach())
+    back = torch.optim.Muon([torch.nn.Parameter(w0.clone())], lr=0.05)
+    back.load_state_dict(cont.state_dict())
+    assert torch.equal(back.state_dict()["state"][0]["momentum_buffer"], cont.state_dict()["state"][0]["momentum_buffer"])
+
+    for G in grads:
+        o32 = newton_schulz(G, 3, dtype=torch.float32)
+        o16 = newton_schulz(G, 3, dtype=torch.bfloat16).float()
+        assert o32.dtype == torch.float32 and o32.shape == G.shape
+        assert (o32 - o16).abs().max() < 0.02  # bfloat16 keeps ~3 significant digits
+        s = torch.linalg.svdvals(o32)
+        assert 0.3 < float(s.min()) and float(s.max()) < 1.3, s  # scale-free: ~orthogonal for every scale
+    tall = newton_schulz(grads[1].T, 3)
+    torch.testing.assert_close(tall, newton_schulz(grads[1], 3).T)
+
+    auto, _ = run(Muon, 3)  # "auto": float32 on a CPU without native bfloat16, bfloat16 on one with it
+    want, _ = run(Muon, 3, ns_dtype=newton_schulz_dtype("cpu"))
+    assert torch.equal(auto.detach(), want.detach())
+    assert (auto - ref).abs().max() < 0.05 * 0.05 * 3 + 1e-6  # three steps of lr·(≤ 0.02 per entry) apart
+
+
 def test_fourier_decoder_sets_its_frame_once_and_loads_from_state():
     """models.Decoder(fourier=...): the frame (centre, scale) comes from the first positions the decoder is
     fitted to and stays through later fits (warm starts); features are float32 under bfloat16 autocast; a
@@ -403,7 +452,7 @@ def test_fourier_features_let_the_decoder_resolve_finer_class_structure():
     """A 2-D checkerboard of two classes (6 x 6 cells), each class decoding to its own vector: with the same
     steps, the plain decoder blurs the cells (it is smooth at the scale of the whole layout) and the Fourier
     decoder separates them -- the round trips that kept losing the head's prediction in DVI (dvi.py)."""
-    from ttvis_widget.engine.base import adam
+    from ttvis_widget.engine.optim import adam
     from ttvis_widget.engine.models import Decoder
 
     g = torch.Generator().manual_seed(0)

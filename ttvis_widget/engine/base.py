@@ -45,94 +45,11 @@ def amp_dtype(device: str, enabled=True):
     return torch.bfloat16 if ok else None
 
 
-def adam(params, lr: float, **kw):
-    """``torch.optim.Adam`` with the fused kernel where torch has one for the parameters' device (CPU, CUDA):
-    one kernel per step instead of a dozen elementwise passes per tensor. On 2 CPU cores a decoder step of the
-    DVI demo spent 0.97 ms of its 6.4 ms in the unfused update, and a layout step 140 µs against 70 µs."""
-    import torch
-
-    params = list(params)
-    dev = params[0].device.type if params and torch.is_tensor(params[0]) else "cpu"
-    return torch.optim.Adam(params, lr=lr, fused=dev in ("cpu", "cuda"), **kw)
-
-
-class MuonAdam:
-    """Muon (``torch.optim.Muon``: momentum, then the update orthogonalised by a few Newton-Schulz iterations;
-    Jordan et al. 2024) on the hidden-to-hidden Linear weights of ``module`` (not the input layer, not the
-    output layer), fused Adam on everything else (biases, input and output layers). One optimizer to the fits:
-    ``param_groups`` (Adam's first, so the decoupled anchor reads Adam's learning rate), ``zero_grad``,
-    ``step``, ``state_dict`` / ``load_state_dict``. Each group keeps its own ``base_lr``; the fits' schedules
-    scale it (``scale_lr``).
-
-    Why: the encoder regression is a long run of small steps (layout.fit_encoder). On the Fashion-MNIST
-    demo's epoch-15 layout (NN@15 0.312), 2 CPU cores: Adam, 3,000 steps of 512, NN@15 0.307 in 6.0 s; Muon
-    (lr 0.02, 3 Newton-Schulz steps), 600 steps of 1,024, 0.301 in 2.6 s (Adam at 1,000 x 512: 0.266).
-
-    Why not the input layer (``muon_input=True`` puts it back, with any input layer whose sides are >= 16):
-    its orthogonalisation was the dearer half of the step's Newton-Schulz cost (the encoder's (512, 128) input
-    weight against the (64, 512) hidden one) and bought nothing measurable. Same layout, 700 steps of 512
-    nodes + one graph neighbour each, min of 3 runs: Muon on both 3.38 s, NN@15 0.304; on the hidden weight
-    only 2.33 s, 0.302 (400 steps of 1,024 + neighbours: 2.25 s, 0.303). The DVI decoder, 300 warm steps,
-    PPR on demo epochs 4/7/10: 0.9678 on both layers, 0.9671 on the hidden one only."""
-
-    def __init__(self, module, lr: float, muon_lr: float = 0.02, ns_steps: int = 3, muon_input: bool = False):
-        import torch
-
-        linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
-        inner = linears[:-1] if muon_input else linears[1:-1]
-        mats = [m.weight for m in inner if min(m.weight.shape) >= 16]  # never a 2-D input layer
-        others = [p for p in module.parameters() if all(p is not q for q in mats)]
-        self.adam = adam(others, lr=lr)
-        self.muon = torch.optim.Muon(mats, lr=muon_lr, weight_decay=0.0, ns_steps=int(ns_steps),
-                                     adjust_lr_fn="original") if mats else None
-        self.param_groups = list(self.adam.param_groups) + ([] if self.muon is None else list(self.muon.param_groups))
-        for g in self.param_groups:
-            g["base_lr"] = g["lr"]
-
-    def _opts(self):
-        return [self.adam] + ([] if self.muon is None else [self.muon])
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for o in self._opts():
-            o.zero_grad(set_to_none=set_to_none)
-
-    def step(self) -> None:
-        for o in self._opts():
-            o.step()
-
-    def state_dict(self) -> dict:
-        return {"adam": self.adam.state_dict(), "muon": None if self.muon is None else self.muon.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.adam.load_state_dict(state["adam"])
-        if self.muon is not None:
-            self.muon.load_state_dict(state["muon"])
-
-
-#: the optimizers ``make_optimizer`` knows
-OPTIMIZERS = ("adam", "muon")
-
-
 def check_choice(name: str, value, choices):
     """``value`` if it is one of ``choices``, else ValueError naming the parameter and the choices."""
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, not {value!r}")
     return value
-
-
-def make_optimizer(module, kind: str, lr: float, muon_lr: float = 0.02, ns_steps: int = 3):
-    """"adam" (fused Adam on every parameter) or "muon" (``MuonAdam``) for the parameters of ``module``."""
-    if kind == "adam":
-        return adam(module.parameters(), lr=lr)
-    if kind == "muon":
-        return MuonAdam(module, lr=lr, muon_lr=muon_lr, ns_steps=ns_steps)
-    raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, not {kind!r}")
-
-
-def scale_lr(opt, lr: float, frac: float) -> None:
-    """Set every group's learning rate to its ``base_lr`` (else ``lr``) times ``frac`` (a schedule's factor)."""
-    for g in opt.param_groups:
-        g["lr"] = g.get("base_lr", lr) * frac
 
 
 #: torch CPU threads of the parametric methods: min(2, cores). Measured on an idle 2-core machine, 2 threads

@@ -32,7 +32,7 @@ Fashion-MNIST demo where umap-learn reaches 0.30):
      1,600 steps                                  0.301 / 0.974
    At the 0.30 bar that is as many rows as the plain 3,000 steps, and no faster: benchmarks/fit_speed.py,
    4 demo epochs, 11.9 s per epoch with pairs (NN@15 0.308, PPR 0.950) against 11.0 s plain (0.305, 0.952).
-   Default (``encoder_optimizer="muon"``): Muon (base.MuonAdam, on the hidden-to-hidden weight), 750 steps
+   Default (``encoder_optimizer="muon"``): Muon (optim.MuonAdam, on the hidden-to-hidden weight), 750 steps
    of 512 nodes + one graph neighbour each (700 when Muon also took the input layer; 10 demo epochs, mean
    NN@15 0.302-0.303 with it, 0.300-0.302 without it at 700 steps and 0.302-0.304 at 750, each step ~30%
    cheaper) -- 2x fewer rows than 3,000 x 512, each row a little dearer (the orthogonalisation).
@@ -87,11 +87,12 @@ import numpy as np
 import torch
 
 from . import graph as G
-from .base import (DEFAULT_THREADS, OPTIMIZERS, Checkpoints, Projector, Timer, amp_dtype, check_choice, release_memory,
+from .base import (DEFAULT_THREADS, Checkpoints, Projector, Timer, amp_dtype, check_choice, release_memory,
                    resolve_device, stack_rows, torch_threads)
 from .layout import Anchor, cross_prediction_weights, fit_decoder, fit_encoder, fit_joint, pca_init, procrustes, umap_layout
 from .losses import find_ab_params
 from .models import VisModel, chunk_rows, decode_numpy, default_decoder_hidden, encode_all, encode_numpy
+from .optim import OPTIMIZERS
 
 
 def edge_set(spatial: "G.sp.spmatrix", n_nodes: int, border=None, border_share: float = 0.2, prune_epochs: int = 200):

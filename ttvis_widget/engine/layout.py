@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .base import adam, make_optimizer, scale_lr
+from .optim import adam, make_optimizer, scale_lr
 from .losses import EPS
 from .models import STAT_ROWS, encode_all
 
@@ -224,7 +224,7 @@ def fit_encoder(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int,
     Many steps matter: on the demo data (whitened encoder input, see models.py) 2,000 steps of 512 at
     lr 2e-2 reach NN@15 0.30 of the layout's 0.31, 1,000 steps of 1024 only 0.25-0.28. Adam, learning rate
     decaying linearly to ``min_lr_frac``·lr. ``optimizer``: None or "adam" (Adam at ``lr``), "muon"
-    (base.MuonAdam: Muon at ``muon_lr`` on the hidden-to-hidden weights, Adam at ``lr`` on the rest; ~2.3x faster to the
+    (optim.MuonAdam: Muon at ``muon_lr`` on the hidden-to-hidden weights, Adam at ``lr`` on the rest; ~2.3x faster to the
     same NN@15, see there), or an optimizer object to continue (resume).
 
     ``pairs`` (graph.PartnerSampler): each of the ``batch`` drawn nodes brings one graph neighbour, and

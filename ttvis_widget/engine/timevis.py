@@ -63,7 +63,7 @@ bring one graph neighbour each, and their relative positions are fitted too) 900
   600 steps with pairs, 400 layout steps             0.239 / 0.233, 0.950, 5.97
 15 epochs, 900 per epoch: NN@15 0.250, PPR 0.978, tlr 0.687.
 
-Muon on the hidden-to-hidden weight only (base.MuonAdam; each step ~30% cheaper): 400 steps per epoch then
+Muon on the hidden-to-hidden weight only (optim.MuonAdam; each step ~30% cheaper): 400 steps per epoch then
 gave NN@15 0.237 / 0.234-0.238, PPR 0.972; 500 (default) 0.249 / 0.247, 0.977; 550 0.252 / 0.251, 0.978.
 Before that (Muon on the input layer too): the encoder with Muon (``encoder_optimizer``) at 400 steps per
 epoch, and the decoder with 16 Fourier input features at scale 5 (``decoder_fourier``, models.Decoder; dvi.py shows why)
@@ -78,12 +78,13 @@ import numpy as np
 import torch
 
 from . import graph as G
-from .base import (DEFAULT_THREADS, OPTIMIZERS, Checkpoints, Projector, Timer, adam, amp_dtype, check_choice,
-                   make_optimizer, release_memory, resolve_device, stack_rows, torch_threads)
+from .base import (DEFAULT_THREADS, Checkpoints, Projector, Timer, amp_dtype, check_choice, release_memory,
+                   resolve_device, stack_rows, torch_threads)
 from .dvi import ParametricMixin
 from .layout import fit_decoder, fit_encoder, fit_joint, pca_init, umap_layout
 from .losses import find_ab_params
 from .models import VisModel, encode_numpy
+from .optim import OPTIMIZERS, adam, make_optimizer
 from .stcomplex import SpatioTemporalComplex
 from .stcomplex import build as build_complex
 from .trainer import train_edges
@@ -116,7 +117,7 @@ class TimeVis(ParametricMixin, Projector):
         ``decoder_hidden`` is given (default models.default_decoder_hidden). ``encoder_steps``: regression
         steps of the encoder, shared by its parts (default None: 500 per fitted epoch with Muon, at least
         1,000; see ``total_encoder_steps``). ``encoder_optimizer``: "muon"
-        (base.MuonAdam) or "adam"; ``decoder_fourier`` / ``decoder_fourier_scale``: the decoder's Fourier
+        (optim.MuonAdam) or "adam"; ``decoder_fourier`` / ``decoder_fourier_scale``: the decoder's Fourier
         input features (models.Decoder; 0: the plain MLP). ``encoder_pair_weight``: the relative term
         over sample-sample edges (layout.fit_encoder; 0: the plain regression, which needs 2,600 steps per
         epoch for the same NN@15)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .base import adam
+from .optim import adam
 from .losses import reconstruction, umap_ce
 
 
