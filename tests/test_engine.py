@@ -209,6 +209,57 @@ def test_timevis_resumes_from_checkpoint(digits, tmp_path, monkeypatch):
     assert all(np.isfinite(run.embedding(e)).all() for e in run.epochs)
 
 
+def test_steps_scale_multiplies_every_step_count_and_auto_follows_the_node_count(digits, tmp_path, monkeypatch):
+    """``steps_scale``: a number multiplies the layout, encoder and decoder step counts of DVI and TimeVis;
+    "auto" is 1 up to the demo's node count (so digits fits as before) and grows with the nodes beyond it."""
+    import ttvis_widget.engine.base as base_mod
+    import ttvis_widget.engine.dvi as dvi_mod
+    import ttvis_widget.engine.timevis as tv_mod
+
+    def spy_steps(mod):
+        seen = {}
+        for name in ("umap_layout", "fit_encoder", "fit_decoder"):
+            orig = getattr(mod, name)
+
+            def spy(*a, _orig=orig, _name=name, **k):
+                seen.setdefault(_name, []).append(k["steps"])
+                return _orig(*a, **k)
+
+            monkeypatch.setattr(mod, name, spy)
+        return seen
+
+    dvi_kw = dict(layout_steps_first=20, encoder_steps_first=30, decoder_steps_first=10)
+    tv_kw = dict(layout_steps_first=20, layout_steps=10, layout_joint_steps=10, encoder_steps=40, decoder_steps=10)
+    counts = {}
+    for scale in (1.0, 2, "auto"):
+        for method, mod, kw in (("dvi", dvi_mod, dvi_kw), ("timevis", tv_mod, tv_kw)):
+            seen = spy_steps(mod)
+            run = fit(digits, method=method, epochs=digits.epochs[:2] if method == "timevis" else digits.epochs[:1],
+                      cache_dir=tmp_path / f"{method}-{scale}", progress=False, steps_scale=scale, **kw)
+            counts[method, scale] = seen
+            assert run.params["steps_scale"] == scale
+            monkeypatch.undo()
+    for method in ("dvi", "timevis"):
+        one, two, auto = (counts[method, s] for s in (1.0, 2, "auto"))
+        assert one == auto, "digits has fewer nodes than the demo: auto is 1"
+        for name in one:
+            assert sum(two[name]) == 2 * sum(one[name]), (method, name, one[name], two[name])
+    assert counts["dvi", 1.0] == {"umap_layout": [20], "fit_encoder": [30], "fit_decoder": [10]}
+
+    monkeypatch.setattr(base_mod, "REFERENCE_NODES", 500)  # as if digits were 4x the demo
+    seen = spy_steps(dvi_mod)
+    run = fit(digits, method="dvi", epochs=digits.epochs[:1], cache_dir=tmp_path / "dvi-big", progress=False,
+              steps_scale="auto", **dvi_kw)
+    info = run.manifest["timings"]["epochs"][str(run.epochs[0])]
+    n_nodes = digits.n_samples + info["n_borders"]
+    assert info["step_factor"] == pytest.approx(n_nodes / 500)
+    assert seen["fit_encoder"] == [round(30 * n_nodes / 500)]
+    with pytest.raises(ValueError, match="steps_scale"):
+        fit(digits, method="dvi", cache_dir=tmp_path, progress=False, steps_scale=0)
+    with pytest.raises(ValueError, match="steps_scale"):
+        fit(digits, method="timevis", cache_dir=tmp_path, progress=False, steps_scale="more")
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_no_collapse(digits, tmp_path, seed):
     run = fit(digits, method="dvi", epochs=[6, 7, 8], seed=seed, cache_dir=tmp_path, progress=False,

@@ -89,8 +89,8 @@ import numpy as np
 import torch
 
 from . import graph as G
-from .base import (DEFAULT_THREADS, Checkpoints, Projector, Timer, amp_dtype, check_choice, release_memory,
-                   resolve_device, stack_rows, torch_threads)
+from .base import (DEFAULT_THREADS, Checkpoints, Projector, Timer, amp_dtype, check_choice, check_steps_scale,
+                   release_memory, resolve_device, scaled_steps, stack_rows, step_factor, torch_threads)
 from .layout import Anchor, cross_prediction_weights, fit_decoder, fit_encoder, fit_joint, pca_init, procrustes, umap_layout
 from .losses import find_ab_params
 from .models import VisModel, chunk_rows, decode_numpy, default_decoder_hidden, encode_all, encode_numpy
@@ -192,7 +192,11 @@ class DVI(ParametricMixin, Projector):
                  joint_fit_weight_lost: float | None = 0.1, prune_epochs: int = 200, whiten: bool = True,
                  layout_init: str = "previous", encoder_shrink: float = 0.0, border_fit_weight: float = 0.3,
                  border_layout: str = "joint", border_place_steps: int = 200, amp: bool = True,
-                 graph_backend: str = "numpy", exact_knn_max: int | None = None, num_threads: int | None = DEFAULT_THREADS):
+                 graph_backend: str = "numpy", exact_knn_max: int | None = None, steps_scale=1.0,
+                 num_threads: int | None = DEFAULT_THREADS):
+        """``steps_scale``: multiplier of every step count (layout, encoder, decoder, border placement, joint);
+        "auto" scales them with each epoch's node count relative to the demo's (base.step_factor): for data
+        much larger than the demo's 12k samples, where the fixed counts leave the fit undertrained."""
         super().__init__(seed=seed, device=device, progress=progress)
         self.n_neighbors = n_neighbors
         self.hidden = hidden
@@ -247,6 +251,7 @@ class DVI(ParametricMixin, Projector):
         self.amp = amp
         self.graph_backend = graph_backend
         self.exact_knn_max = exact_knn_max
+        self.steps_scale = check_steps_scale(steps_scale)
         self.num_threads = num_threads
 
     # ------------------------------------------------------------------------------------------------
@@ -285,13 +290,13 @@ class DVI(ParametricMixin, Projector):
                                             timer=timer, graph_backend=self.graph_backend)
         return idx, B, edges
 
-    def _layout(self, X, B, h, t, w, init, fresh, a, b, gen, dev):
+    def _layout(self, X, B, h, t, w, init, fresh, a, b, gen, dev, k: float = 1.0):
         """The epoch's free layout of all nodes. ``border_layout="joint"`` lays samples and border points out
         together; "after" lays out the samples alone, then places the border points into that finished layout
         (samples frozen, border edges only), each started at the mean position of its nearest samples."""
         kw = dict(a=a, b=b, batch=self.layout_batch, negative_sample_rate=self.negative_sample_rate,
                   generator=gen, device=dev)
-        steps = self.layout_steps_first if fresh else self.layout_steps
+        steps = scaled_steps(self.layout_steps_first if fresh else self.layout_steps, k)
         lr = self.layout_lr if fresh else self.layout_lr_warm
         if B is None or self.border_layout == "joint":
             return umap_layout(h, t, w, len(init), init, steps=steps, lr=lr, **kw)
@@ -301,7 +306,7 @@ class DVI(ParametricMixin, Projector):
         near, _ = G.knn_exact(B, self.n_neighbors, Y=X, device=dev)
         Yb = Ys[torch.from_numpy(near).to(Ys.device)].mean(1)
         return umap_layout(h[~samp], t[~samp], w[~samp], n + len(B), torch.cat([Ys, Yb]),
-                           steps=self.border_place_steps, lr=self.layout_lr, n_frozen=n, **kw)
+                           steps=scaled_steps(self.border_place_steps, k), lr=self.layout_lr, n_frozen=n, **kw)
 
     def _partners(self, h, t, n_samples, n_nodes, gen, dev):
         """The encoder's pair sampler over sample-sample edges (None without the pair term)."""
@@ -362,6 +367,7 @@ class DVI(ParametricMixin, Projector):
                 model.set_normalization(nodes[:len(X)])
                 nodes = model.normalize_(nodes)
                 first = prev_params is None
+                k = step_factor(self.steps_scale, len(nodes))
                 if self.whiten:
                     model.encoder.rewhiten(nodes[:len(X)])  # same function, re-conditioned first layer
                     if prev_params is not None:  # the anchor refers to the same function, new coordinates
@@ -378,7 +384,7 @@ class DVI(ParametricMixin, Projector):
                         init = init @ R + sh
                     elif not fresh and self.layout_init == "previous" and ref is not None:
                         init[:len(X)] = ref
-                Y = self._layout(X, B, h, t, w, init, fresh, a, b, gen, dev)
+                Y = self._layout(X, B, h, t, w, init, fresh, a, b, gen, dev, k)
                 if fresh and ref is not None:
                     R, sh = procrustes(Y, ref, len(X))
                     Y = Y @ R + sh
@@ -396,7 +402,8 @@ class DVI(ParametricMixin, Projector):
                 if B is not None and self.border_fit_weight != 1.0:
                     lw = torch.ones(len(nodes), device=dev)
                     lw[len(X):] = self.border_fit_weight
-                res = fit_encoder(model, nodes, Y, steps=self.encoder_steps_first if first else self.encoder_steps,
+                res = fit_encoder(model, nodes, Y,
+                                  steps=scaled_steps(self.encoder_steps_first if first else self.encoder_steps, k),
                                   batch=self.encoder_batch, lr=self.encoder_lr if first else self.encoder_lr_warm,
                                   anchor=enc_anchor, generator=gen, loss_weights=lw, amp=amp,
                                   pairs=self._partners(h, t, len(X), len(nodes), gen, dev),
@@ -410,12 +417,14 @@ class DVI(ParametricMixin, Projector):
                         c = chunk_rows(model, dev)
                         tlogp = torch.cat([torch.log_softmax(head_mod(model.denormalize(nodes[s:s + c])), 1)
                                            for s in range(0, len(nodes), c)])
-                rdec = fit_decoder(model, nodes, steps=self.decoder_steps_first if first else self.decoder_steps,
+                rdec = fit_decoder(model, nodes,
+                                   steps=scaled_steps(self.decoder_steps_first if first else self.decoder_steps, k),
                                    batch=self.decoder_batch, lr=self.decoder_lr, lambda_rec=self.lambda_rec,
                                    head=head_mod, lambda_pred=self.lambda_pred, target_logp=tlogp,
                                    anchor=dec_anchor, generator=gen, amp=amp, optimizer=self.decoder_optimizer)
                 if self.joint_steps > 0:
-                    fit_joint(model, nodes, Y, steps=self.joint_steps, lr=self.joint_lr, lambda_rec=self.lambda_rec,
+                    fit_joint(model, nodes, Y, steps=scaled_steps(self.joint_steps, k), lr=self.joint_lr,
+                              lambda_rec=self.lambda_rec,
                               lambda_fit=1.0, fit_weights=self._joint_weights(model, nodes, head_mod, tlogp),
                               head=head_mod, lambda_pred=self.lambda_pred, target_logp=tlogp, generator=gen,
                               amp=amp)
@@ -435,7 +444,7 @@ class DVI(ParametricMixin, Projector):
             info = {"graph_s": timer.t.get("graph_s", 0.0) - jit, "jit_s": jit, "train_s": timer.t.get("train_s", 0.0),
                     "knn_s": timer.t.get("knn_s", 0.0), "borders_s": timer.t.get("borders_s", 0.0),
                     "steps": res["steps"] + rdec["steps"], "fit_loss": res["fit"], "recon_loss": rdec["recon"],
-                    "nu": nu, "n_edges": int(len(h)), "n_borders": 0 if B is None else int(len(B))}
+                    "nu": nu, "n_edges": int(len(h)), "n_borders": 0 if B is None else int(len(B)), "step_factor": k}
             self.timings_["graph_s"] += info["graph_s"]
             self.timings_["train_s"] += info["train_s"]
             self.timings_["jit_s"] += jit

@@ -78,8 +78,8 @@ import numpy as np
 import torch
 
 from . import graph as G
-from .base import (DEFAULT_THREADS, Checkpoints, Projector, Timer, amp_dtype, check_choice, release_memory,
-                   resolve_device, stack_rows, torch_threads)
+from .base import (DEFAULT_THREADS, Checkpoints, Projector, Timer, amp_dtype, check_choice, check_steps_scale,
+                   release_memory, resolve_device, scaled_steps, stack_rows, step_factor, torch_threads)
 from .dvi import ParametricMixin
 from .layout import fit_decoder, fit_encoder, fit_joint, pca_init, umap_layout
 from .losses import find_ab_params
@@ -112,7 +112,7 @@ class TimeVis(ParametricMixin, Projector):
                  border_fraction: float = 0.1, border_share: float = 0.1, border_fit_weight: float = 0.3,
                  encoder_segments: int = 5, encoder_pair_weight: float = 1.0, amp: bool = True,
                  encoder_optimizer: str = "muon", encoder_muon_lr: float = 0.02, decoder_optimizer: str = "adam",
-                 decoder_fourier: int = 16, decoder_fourier_scale: float = 5.0):
+                 decoder_fourier: int = 16, decoder_fourier_scale: float = 5.0, steps_scale=1.0):
         """``hidden``: encoder widths (default models.default_hidden), mirrored for the decoder unless
         ``decoder_hidden`` is given (default models.default_decoder_hidden). ``encoder_steps``: regression
         steps of the encoder, shared by its parts (default None: 500 per fitted epoch with Muon, at least
@@ -120,8 +120,10 @@ class TimeVis(ParametricMixin, Projector):
         (optim.MuonAdam) or "adam"; ``decoder_fourier`` / ``decoder_fourier_scale``: the decoder's Fourier
         input features (models.Decoder; 0: the plain MLP). ``encoder_pair_weight``: the relative term
         over sample-sample edges (layout.fit_encoder; 0: the plain regression, which needs 2,600 steps per
-        epoch for the same NN@15)."""
+        epoch for the same NN@15). ``steps_scale``: multiplier of the layout, encoder, decoder and joint step
+        counts; "auto" scales them with the nodes per epoch relative to the demo's (base.step_factor)."""
         super().__init__(seed=seed, device=device, progress=progress)
+        self.steps_scale = check_steps_scale(steps_scale)
         self.n_neighbors = n_neighbors
         self.temporal_k = temporal_k
         self.hidden = hidden
@@ -202,6 +204,10 @@ class TimeVis(ParametricMixin, Projector):
             return max(2000, 900 * int(n_epochs))
         return max(6000, 2600 * int(n_epochs))
 
+    def _step_factor(self, cx) -> float:
+        """base.step_factor for the complex's nodes per epoch."""
+        return step_factor(self.steps_scale, cx.n_nodes / max(cx.n_epochs, 1))
+
     def epoch_segments(self, n_epochs: int) -> np.ndarray:
         """Segment id of each of ``n_epochs`` fitted epochs: ``encoder_segments`` contiguous runs of (nearly)
         equal length, at most one per epoch."""
@@ -273,14 +279,16 @@ class TimeVis(ParametricMixin, Projector):
                         "optimizer": optimizer.state_dict(), "generator": gen.get_state(), "step": step})
                     self._after_checkpoint(step)
 
+            k = self._step_factor(cx)
+            max_steps = scaled_steps(self.steps_per_epoch * E, k)
             bar = None
             if self.progress:
                 from tqdm.auto import tqdm
 
-                bar = tqdm(total=self.steps_per_epoch * E, initial=start, desc="timevis steps", leave=False)
+                bar = tqdm(total=max_steps, initial=start, desc="timevis steps", leave=False)
             try:
-                res = train_edges(model, nodes, sampler, a=a, b=b, max_steps=self.steps_per_epoch * E,
-                                  min_steps=self.min_steps_per_epoch * E, batch=self.batch, lr=self.lr,
+                res = train_edges(model, nodes, sampler, a=a, b=b, max_steps=max_steps,
+                                  min_steps=scaled_steps(self.min_steps_per_epoch * E, k), batch=self.batch, lr=self.lr,
                                   lambda_rec=self.lambda_rec, negative_sample_rate=self.negative_sample_rate,
                                   tol=self.tol, patience=self.patience, generator=gen, optimizer=opt,
                                   start_step=start, on_block=on_block, progress=bar, pred_loss=pred_loss,
@@ -298,6 +306,7 @@ class TimeVis(ParametricMixin, Projector):
         self.timings_["train_s"] = timer.t.get("train_s", 0.0)
         self.timings_.update({k: timer.t[k] for k in ("knn_s", "fuzzy_s", "borders_s", "temporal_s") if k in timer.t})
         self.timings_.update({"steps": res["steps"], "loss": res["loss"], "n_edges": int(len(cx.heads)),
+                              "step_factor": self._step_factor(cx),
                               "n_nodes": int(cx.n_nodes)})
         per = (self.timings_["graph_s"] + self.timings_["train_s"]) / len(eps)
         segs = self.epoch_segments(len(eps))
@@ -321,6 +330,7 @@ class TimeVis(ParametricMixin, Projector):
         frozen output, and, with ``joint_steps``, a joint fine-tune (PPR). The layout and the encoder stage
         are checkpointed (resumable)."""
         E, n = cx.n_epochs, cx.n
+        k = self._step_factor(cx)
         if ck.has_npz("state/timevis_layout"):
             T = torch.from_numpy(ck.load_npz("state/timevis_layout")["Y"]).to(dev)
         else:
@@ -339,14 +349,14 @@ class TimeVis(ParametricMixin, Projector):
                                            device=dev)[0][:, 0]
                         init[n:] = prev[torch.as_tensor(near, device=dev)]
                 Yi = umap_layout(hi, ti, wi, len(ids), init, a=a, b=b,
-                                 steps=self.layout_steps_first if i == 0 else self.layout_steps,
+                                 steps=scaled_steps(self.layout_steps_first if i == 0 else self.layout_steps, k),
                                  batch=self.layout_batch, lr=0.1 if i == 0 else self.layout_lr_warm,
                                  negative_sample_rate=self.negative_sample_rate, generator=gen, device=dev)
                 T[ids] = Yi
                 prev = Yi[:n]
             if self.layout_joint_steps > 0 and E > 1:
                 T = umap_layout(cx.heads, cx.tails, cx.weights, cx.n_nodes, T, a=a, b=b,
-                                steps=self.layout_joint_steps, batch=self.layout_batch * 2, lr=0.02,
+                                steps=scaled_steps(self.layout_joint_steps, k), batch=self.layout_batch * 2, lr=0.02,
                                 negative_sample_rate=self.negative_sample_rate, generator=gen, device=dev)
             ck.save_npz("state/timevis_layout", {"Y": T.cpu().numpy()})
             release_memory()
@@ -360,12 +370,12 @@ class TimeVis(ParametricMixin, Projector):
             seg = model.encoder.epoch_segment.to(dev)[torch.from_numpy(cx.node_epoch()).to(dev)]
         res = self._fit_encoders(model, nodes, T, seg, lw, E * n, gen, ck, amp, cx)
         release_memory()
-        rdec = fit_decoder(model, nodes, steps=self.decoder_steps, batch=self.decoder_batch,
+        rdec = fit_decoder(model, nodes, steps=scaled_steps(self.decoder_steps, k), batch=self.decoder_batch,
                            lambda_rec=self.lambda_rec, pred_loss=pred_loss, generator=gen, amp=amp, cond=cond,
                            seg=seg, optimizer=self.decoder_optimizer)
         if self.joint_steps > 0:
-            fit_joint(model, nodes, T, steps=self.joint_steps, lambda_rec=self.lambda_rec, pred_loss=pred_loss,
-                      generator=gen, amp=amp, cond=cond, seg=seg)
+            fit_joint(model, nodes, T, steps=scaled_steps(self.joint_steps, k), lambda_rec=self.lambda_rec,
+                      pred_loss=pred_loss, generator=gen, amp=amp, cond=cond, seg=seg)
         return {"steps": res["steps"] + rdec["steps"], "loss": res["fit"] + self.lambda_rec * rdec["recon"]}
 
     def _fit_encoders(self, model, nodes, T, seg, lw, n_samples, gen, ck, amp, cx=None):
@@ -375,7 +385,7 @@ class TimeVis(ParametricMixin, Projector):
         the first part (early epochs, whose representations have a few strong directions and much noise) lost
         NN@15 0.03 at epoch 1 of the demo. Checkpointed every ``checkpoint_every`` steps with the part being fitted (``segment``)."""
         parts = list(model.encoder.parts) if model.segmented else [model.encoder]
-        n_steps = self.total_encoder_steps(len(self.epochs_))
+        n_steps = scaled_steps(self.total_encoder_steps(len(self.epochs_)), 1.0 if cx is None else self._step_factor(cx))
         start_seg = 0
         if ck.has("state/timevis_train"):  # a resumed state carries the whitening of the parts fitted so far
             st = ck.load_torch("state/timevis_train")
