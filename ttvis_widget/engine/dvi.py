@@ -424,10 +424,9 @@ class DVI(ParametricMixin, Projector):
                                    anchor=dec_anchor, generator=gen, amp=amp, optimizer=self.decoder_optimizer)
                 if self.joint_steps > 0:
                     fit_joint(model, nodes, Y, steps=scaled_steps(self.joint_steps, k), lr=self.joint_lr,
-                              lambda_rec=self.lambda_rec,
-                              lambda_fit=1.0, fit_weights=self._joint_weights(model, nodes, head_mod, tlogp),
-                              head=head_mod, lambda_pred=self.lambda_pred, target_logp=tlogp, generator=gen,
-                              amp=amp)
+                              lambda_rec=self.lambda_rec, lambda_fit=1.0,
+                              fit_weights=self._joint_weights(model, nodes, head_mod, tlogp), head=head_mod,
+                              lambda_pred=self.lambda_pred, target_logp=tlogp, generator=gen, amp=amp)
                 emb = encode_numpy(model, X, dev)
             prev_params = {k: v.detach().clone() for k, v in model.named_parameters()}
             prev_knn = idx
