@@ -9,20 +9,41 @@ from ttvis_widget.engine.layout import Anchor, fit_encoder
 from ttvis_widget.engine.models import VisModel, default_decoder_hidden, default_hidden, whitening
 
 
-def _skewed(n=600, d=12, seed=0):
+def _skewed(n=600, d=12, seed=0, decades=6):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(n, d, generator=g) * torch.logspace(-2, 1, d)  # variances spanning 6 decades
+    return torch.randn(n, d, generator=g) * torch.logspace(1 - decades / 2, 1, d)  # variances spanning `decades`
 
 
 def test_whitening_gives_unit_covariance():
     X = _skewed()
-    Z = (X - X.mean(0)) @ whitening(X, eps=1e-9)
+    Z = (X - X.mean(0)) @ whitening(X, eps=1e-9, rank_tol=0)
     C = torch.cov(Z.T)
     assert torch.allclose(C, torch.eye(X.shape[1]), atol=1e-3)
 
 
+def test_whitening_drops_the_near_empty_directions():
+    """Dead units and directions of variance below RANK_TOL of the largest leave the whitened input: the first
+    Linear gets fewer inputs, the kept directions are still whitened, and the encoded function survives."""
+    g = torch.Generator().manual_seed(4)
+    X = torch.randn(800, 10, generator=g) * torch.tensor([3.0, 2, 1, 1, 0.5, 0.2, 1e-3, 1e-4, 0, 0])
+    X = X @ torch.linalg.qr(torch.randn(10, 10, generator=g))[0]  # the empty directions are not the axes
+    W = whitening(X)
+    assert W.shape == (10, 6)  # variances 9 .. 0.04 kept; 1e-6, 1e-8, 0, 0 are below 1e-4 * 9
+    Z = (X - X.mean(0)) @ W
+    assert torch.allclose(torch.cov(Z.T), torch.eye(6), atol=1e-3)
+    m = VisModel(10, hidden=(32, 16))
+    with torch.no_grad():
+        before = m.encoder(X + 5).clone()
+        m.encoder.rewhiten(X + 5)  # a mean far from 0: the bias takes the dropped directions' share
+        assert m.encoder.input_width == 6 and m.encoder[0].weight.shape == (32, 6)
+        assert (m.encoder(X + 5) - before).abs().max() < 1e-2 * before.abs().max()
+        m2 = VisModel(10, hidden=(32, 16))
+        m2.load_state_dict(m.state_dict())  # a model saved with 6 inputs loads into a fresh 10-input one
+        torch.testing.assert_close(m2.encoder(X), m.encoder(X))
+
+
 def test_rewhiten_keeps_the_encoded_function():
-    X = _skewed()
+    X = _skewed(decades=3)  # above RANK_TOL: every direction kept, so the function is kept exactly
     m = VisModel(X.shape[1])
     with torch.no_grad():
         before = m.encoder(X).clone()
@@ -48,7 +69,7 @@ def test_whitened_regression_fits_badly_conditioned_input_better():
         torch.manual_seed(0)
         m = VisModel(16, hidden=(64, 32))
         if white:
-            m.encoder.rewhiten(X)
+            m.encoder.rewhiten(X, rank_tol=0)  # keep them: by default directions this faint are dropped
         res = fit_encoder(m, X, Y, steps=600, batch=256, lr=1e-2, generator=torch.Generator().manual_seed(0))
         errs[white] = res["fit"]
     assert errs[True] < 0.5 * errs[False], errs
@@ -139,13 +160,13 @@ def test_shrink_perturb_mixes_the_warm_encoder_with_a_fresh_whitened_one():
     X = torch.randn(300, 16, generator=torch.Generator().manual_seed(2)) * torch.linspace(0.1, 3, 16)
     warm = VisModel(16)
     warm.encoder.rewhiten(X)
+    state = {k: v.clone() for k, v in warm.encoder.state_dict().items()}
     before = [p.detach().clone() for p in warm.encoder.parameters()]
     DVI(encoder_shrink=0.0)._shrink_perturb(warm.encoder, X, 3, 16, "cpu")
     fresh = [p.detach().clone() for p in warm.encoder.parameters()]
     assert all(not torch.allclose(a, b) for a, b in zip(before, fresh))
     again = VisModel(16)
-    again.encoder.load_state_dict({**again.encoder.state_dict(), **dict(zip(
-        [k for k, _ in again.encoder.named_parameters()], before))})
+    again.encoder.load_state_dict(state)  # the warm encoder again, its whitening included
     DVI(encoder_shrink=0.5)._shrink_perturb(again.encoder, X, 3, 16, "cpu")  # same epoch: same fresh init
     for a, b, m in zip(before, fresh, again.encoder.parameters()):
         torch.testing.assert_close(m.detach(), 0.5 * a + 0.5 * b)

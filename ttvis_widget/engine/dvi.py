@@ -274,7 +274,7 @@ class DVI(ParametricMixin, Projector):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed + 7919 * int(epoch))
             fresh = VisModel(dim, self.hidden).encoder.to(dev)
-        fresh.rewhiten(X)
+        fresh.rewhiten(X, white=encoder.white)  # the warm encoder's input directions, so the two mix
         s = float(self.encoder_shrink)
         for p, q in zip(encoder.parameters(), fresh.parameters()):
             p.mul_(s).add_(q, alpha=1.0 - s)

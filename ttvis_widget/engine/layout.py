@@ -245,7 +245,7 @@ def fit_encoder(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int,
         # whitened once, in chunks, and stored in the autocast dtype when there is one: the first Linear would
         # cast every batch to it anyway (same values), and a bfloat16 copy is half an epoch's memory
         with torch.no_grad():
-            xin = torch.empty(nodes.shape, dtype=amp or nodes.dtype, device=dev)
+            xin = torch.empty((n, enc.input_width), dtype=amp or nodes.dtype, device=dev)
             for s in range(0, n, STAT_ROWS):
                 xin[s:s + STAT_ROWS] = enc.whiten(nodes[s:s + STAT_ROWS])
         fwd = enc.forward_whitened
