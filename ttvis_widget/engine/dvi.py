@@ -70,8 +70,8 @@ nothing measurable there. The original used λ2 = 0.3–1 on a loss whose scale 
 
 Training costs (forward passes under bfloat16 autocast where the hardware has it, base.amp_dtype) and the
 defaults were measured on the Fashion-MNIST demo (12k × 128) on 2 CPU cores with native bfloat16 (AVX512-BF16);
-on 2 AVX2-only cores (float32 throughout) a demo epoch took 9.05 s against umap-learn's 3.51 s in the same run
-(2.58x; see benchmarks/fit_speed.py).
+on 2 AVX2-only cores (float32 throughout) a demo epoch took 9.32 s and 11.10 s against umap-learn's 3.99 s and
+4.23 s in two runs (2.34x, 2.63x; see benchmarks/fit_speed.py and README).
 Border points cost neighbourhood fidelity (layout NN@15 0.29 vs 0.31 with ``border_share`` 0.15; the encoder
 0.28 vs 0.29), so they enter the encoder regression at ``border_fit_weight`` (0.3) of a sample's weight.
 
