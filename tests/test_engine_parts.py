@@ -538,3 +538,40 @@ def test_territory_tint_fades_with_the_distance_to_the_samples_and_keeps_the_cla
     np.savez(tmp_path / "old.npz", **old)
     with pytest.raises(ValueError, match="version"):
         T.Territory.load(tmp_path / "old.npz", bounds)
+
+
+def test_timevis_prediction_loss_with_linear_heads_equals_the_per_epoch_form(monkeypatch):
+    """TimeVis' KL term on reconstructed nodes, each against its own epoch's head: with linear heads all E
+    are applied in one product (timevis._stacked_linear); value and gradient equal the per-epoch form."""
+    from types import SimpleNamespace
+
+    from ttvis_widget.engine import timevis
+    from ttvis_widget.store.head import MLPHead
+
+    rng = np.random.default_rng(5)
+    E, D, C, n = 4, 12, 5, 400
+    heads = [MLPHead([rng.normal(size=(C, D))], [rng.normal(size=C)]) for _ in range(E)]
+    dyn = SimpleNamespace(head=lambda e: heads[e])
+    model = VisModel(D)
+    model.set_normalization(torch.from_numpy(rng.normal(size=(n, D)).astype(np.float32)) * 3 + 1)
+    nodes = torch.from_numpy(rng.normal(size=(n, D)).astype(np.float32))
+    node_epoch = torch.from_numpy(rng.integers(0, E, n))
+    tv = timevis.TimeVis(lambda_pred=2.0)
+    stack = timevis._stacked_linear
+    ids = torch.from_numpy(rng.integers(0, n, 64))
+    xr = torch.from_numpy(rng.normal(size=(64, D)).astype(np.float32))
+    results = []
+    for stacked in (True, False):
+        if not stacked:
+            monkeypatch.setattr(timevis, "_stacked_linear", lambda mods: None)
+        loss = tv._pred_loss(dyn, list(range(E)), model, nodes, node_epoch, "cpu")
+        x = xr.clone().requires_grad_(True)
+        value = loss(x, ids)
+        value.backward()
+        results.append((float(value.detach()), x.grad.clone()))
+    assert results[0][0] > 0
+    assert abs(results[0][0] - results[1][0]) < 1e-5 * results[1][0]
+    torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-4, atol=1e-6)
+    two_layer = MLPHead([rng.normal(size=(7, D)), rng.normal(size=(C, 7))], [rng.normal(size=7), rng.normal(size=C)])
+    assert stack([h.torch_module("cpu") for h in heads]) is not None
+    assert stack([two_layer.torch_module("cpu")] * 2) is None  # MLP heads: per-epoch form
