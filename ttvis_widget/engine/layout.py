@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .optim import adam, make_optimizer, scale_lr
-from .losses import EPS
+from .losses import EPS, prediction_kl
 from .models import STAT_ROWS, encode_all
 
 
@@ -285,9 +285,7 @@ def _decoder_extras(model, xr, ids, head, lambda_pred, target_logp, pred_loss, e
     ``lambda_pred``, an optional per-sample prediction loss and an optional extra term (e.g. DVI's drift)."""
     loss = 0.0
     if head is not None and lambda_pred > 0:
-        logq = torch.log_softmax(head(model.denormalize(xr)), 1)
-        tp = target_logp.index_select(0, ids)
-        loss = loss + lambda_pred * (tp.exp() * (tp - logq)).sum(1).mean()
+        loss = loss + lambda_pred * prediction_kl(target_logp.index_select(0, ids), head(model.denormalize(xr)))
     if pred_loss is not None:
         loss = loss + pred_loss(xr, ids)
     if extra_loss is not None:

@@ -52,6 +52,13 @@ def reconstruction(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     return ((x - x_hat) ** 2).mean()
 
 
+def prediction_kl(target_logp: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """Mean KL(p ‖ q) over rows: p = exp(``target_logp``) the head's prediction on the original nodes, q =
+    softmax(``logits``) its prediction on their reconstructions (the term that keeps PPR)."""
+    logq = torch.log_softmax(logits.float(), 1)
+    return (target_logp.exp() * (target_logp - logq)).sum(1).mean()
+
+
 def param_distance(model: torch.nn.Module, ref: dict, prefix: str = "") -> torch.Tensor:
     """‖θ − θ_ref‖² over the trainable parameters (whose names start with ``prefix``)."""
     tot = None

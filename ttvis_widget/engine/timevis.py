@@ -87,7 +87,7 @@ from .base import (DEFAULT_THREADS, Checkpoints, Projector, Timer, amp_dtype, ch
                    release_memory, resolve_device, scaled_steps, stack_rows, step_factor, torch_threads)
 from .dvi import ParametricMixin
 from .layout import fit_decoder, fit_encoder, fit_joint, pca_init, umap_layout
-from .losses import find_ab_params
+from .losses import find_ab_params, prediction_kl
 from .models import VisModel, encode_numpy
 from .optim import OPTIMIZERS, adam, make_optimizer
 from .stcomplex import SpatioTemporalComplex
@@ -474,9 +474,7 @@ class TimeVis(ParametricMixin, Projector):
             def pred_loss_linear(xr, hidx):
                 ep = node_epoch[hidx]
                 every = torch.addmm(bias.view(-1), model.denormalize(xr).to(W.dtype), W.T).view(len(xr), E, -1)
-                logq = torch.log_softmax(every[torch.arange(len(xr), device=xr.device), ep].float(), 1)
-                tp = tlogp[hidx]
-                return lam * (tp.exp() * (tp - logq)).sum(1).mean()
+                return lam * prediction_kl(tlogp[hidx], every[torch.arange(len(xr), device=xr.device), ep])
 
             return pred_loss_linear
 
@@ -490,9 +488,7 @@ class TimeVis(ParametricMixin, Projector):
                 if c:
                     parts.append(m(raw_r[s:s + c]))
                     s += c
-            logq = torch.log_softmax(torch.cat(parts, 0).float(), 1)
-            tp = tlogp[hidx[order]]
-            return lam * (tp.exp() * (tp - logq)).sum(1).mean()
+            return lam * prediction_kl(tlogp[hidx[order]], torch.cat(parts, 0))
 
         return pred_loss
 

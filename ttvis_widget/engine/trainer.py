@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .optim import adam
-from .losses import reconstruction, umap_ce
+from .losses import prediction_kl, reconstruction, umap_ce
 
 
 def train_edges(model, X: torch.Tensor, sampler, *, a: float, b: float, max_steps: int, min_steps: int = 0,
@@ -46,9 +46,7 @@ def train_edges(model, X: torch.Tensor, sampler, *, a: float, b: float, max_step
         lr_ = reconstruction(xh, xr)
         loss = lu + lambda_rec * lr_
         if head is not None and lambda_pred > 0:
-            logq = torch.log_softmax(head(denormalize(xr)), 1)
-            tp = target_logp[h]
-            loss = loss + lambda_pred * (tp.exp() * (tp - logq)).sum(1).mean()
+            loss = loss + lambda_pred * prediction_kl(target_logp[h], head(denormalize(xr)))
         if pred_loss is not None:  # generic form: pred_loss(reconstructed normalised heads, head node ids)
             loss = loss + pred_loss(xr, h)
         if extra_loss is not None:
