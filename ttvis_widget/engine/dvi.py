@@ -378,7 +378,7 @@ class DVI(ParametricMixin, Projector):
                 ref = None if first or prev_layout is None or len(prev_layout) != len(X) \
                     else torch.from_numpy(prev_layout).to(dev)
                 with torch.no_grad():
-                    init = pca_init(nodes) if fresh else encode_all(model, nodes)
+                    init = pca_init(nodes, seed=self.seed) if fresh else encode_all(model, nodes)
                     if fresh and ref is not None:
                         R, sh = procrustes(init, ref, len(X))
                         init = init @ R + sh

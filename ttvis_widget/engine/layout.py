@@ -55,11 +55,17 @@ def cross_prediction_weights(dynamics, epoch, heads, tails, weights, n_samples: 
     return np.where(cross, w * np.float32(factor), w).astype(np.float32)
 
 
-def pca_init(X: torch.Tensor, scale: float = 10.0) -> torch.Tensor:
-    """First two principal components of X, scaled so that the largest |coordinate| is ``scale``."""
+def pca_init(X: torch.Tensor, scale: float = 10.0, seed: int = 0) -> torch.Tensor:
+    """First two principal components of X, scaled so that the largest |coordinate| is ``scale``.
+    ``torch.pca_lowrank`` draws its random projection from torch's global generator: it runs on a fork of it
+    seeded with ``seed``, so the fit depends on its own seed alone and the caller's random stream is left as
+    it was."""
     Xc = X - X.mean(0)
     q = min(6, Xc.shape[1])
-    _, _, V = torch.pca_lowrank(Xc, q=q, center=False, niter=4)
+    cuda = Xc.device.type == "cuda"
+    with torch.random.fork_rng(devices=[Xc.device.index or 0] if cuda else [], device_type="cuda" if cuda else "cpu"):
+        torch.manual_seed(int(seed))
+        _, _, V = torch.pca_lowrank(Xc, q=q, center=False, niter=4)
     Y = Xc @ V[:, :2]
     return Y / Y.abs().max().clamp_min(1e-12) * scale
 

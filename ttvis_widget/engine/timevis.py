@@ -341,7 +341,7 @@ class TimeVis(ParametricMixin, Projector):
         else:
             ne = cx.node_epoch()
             with torch.no_grad():
-                T = pca_init(nodes)
+                T = pca_init(nodes, seed=self.seed)
             prev = None
             for i in range(E):
                 ids = torch.from_numpy(cx.epoch_nodes(i)).to(dev)

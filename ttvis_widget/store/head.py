@@ -72,7 +72,7 @@ class MLPHead(Head):
         if key not in self._modules:
             layers = []
             for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-                lin = nn.Linear(w.shape[1], w.shape[0])
+                lin = torch.nn.utils.skip_init(nn.Linear, w.shape[1], w.shape[0])  # no draw from torch's RNG
                 with torch.no_grad():
                     lin.weight.copy_(torch.from_numpy(w))
                     lin.bias.copy_(torch.from_numpy(b))
