@@ -75,6 +75,15 @@ on 2 AVX2-only cores (float32 throughout) a demo epoch took 9.32 s and 11.10 s a
 Border points cost neighbourhood fidelity (layout NN@15 0.29 vs 0.31 with ``border_share`` 0.15; the encoder
 0.28 vs 0.29), so they enter the encoder regression at ``border_fit_weight`` (0.3) of a sample's weight.
 
+On a CPU the stages of consecutive epochs overlap (``overlap``, pipeline.py): epoch t's decoder needs only its
+finished encoder, so it trains on a worker thread while the calling thread lays out epoch t+1 -- the layout's
+small gather/scatter steps run no faster on 2 threads than on 1 (demo epoch: 2.58 s against 2.35 s) -- each
+on half the threads; the kNN graph and the encoder keep all of them. The decoder draws from its own generator,
+so the draws are the same either way. 2 AVX2 cores, demo, 4 epochs, 4 interleaved pairs of fits: 9.07 s per
+epoch against 9.62 s with ``overlap=False`` (each side is slower beside the other: the layout 1.7 -> 2.4 s, the
+decoder 1.6 s on 2 threads -> 2.3 s on 1). A fit stopped mid-way first finishes the decoder it handed over,
+so the resumed fit starts after that epoch.
+
 ``border_layout="after"`` lays the samples out without the border edges, then places the border points into
 that finished layout (``border_place_steps``, samples frozen). The layout keeps the borderless NN@15 (0.33 vs
 0.31 on demo epochs 2-5) and needs no joint pass for PPR (the border edges are what interleave classes), but the
@@ -84,6 +93,9 @@ it when neighbourhoods matter more than boundaries.
 """
 from __future__ import annotations
 
+import copy
+import threading
+import time
 
 import numpy as np
 import torch
@@ -95,6 +107,7 @@ from .layout import Anchor, cross_prediction_weights, fit_decoder, fit_encoder, 
 from .losses import find_ab_params
 from .models import VisModel, chunk_rows, decode_numpy, default_decoder_hidden, encode_all, encode_numpy
 from .optim import OPTIMIZERS
+from .pipeline import STAGE, Pipeline
 
 
 def edge_set(spatial: "G.sp.spmatrix", n_nodes: int, border=None, border_share: float = 0.2, prune_epochs: int = 200):
@@ -175,6 +188,7 @@ class ParametricMixin:
 
 class DVI(ParametricMixin, Projector):
     name = "dvi"
+    _volatile = Projector._volatile + ("overlap",)  # where the decoder trains, not what it learns
 
     def __init__(self, seed: int = 0, device: str = "auto", progress: bool = False, n_neighbors: int = 15,
                  hidden=None, decoder_hidden=None, lambda_rec: float = 1.0, lambda_temporal: float = 1e-2, borders: bool = True,
@@ -193,10 +207,14 @@ class DVI(ParametricMixin, Projector):
                  layout_init: str = "previous", encoder_shrink: float = 0.0, border_fit_weight: float = 0.3,
                  border_layout: str = "joint", border_place_steps: int = 200, amp: bool = True,
                  graph_backend: str = "numpy", exact_knn_max: int | None = None, steps_scale=1.0,
-                 num_threads: int | None = DEFAULT_THREADS):
+                 num_threads: int | None = DEFAULT_THREADS, overlap="auto"):
         """``steps_scale``: multiplier of every step count (layout, encoder, decoder, border placement, joint);
         "auto" scales them with each epoch's node count relative to the demo's (base.step_factor): for data
-        much larger than the demo's 12k samples, where the fixed counts leave the fit undertrained."""
+        much larger than the demo's 12k samples, where the fixed counts leave the fit undertrained.
+
+        ``overlap``: train each epoch's decoder on a worker thread while the next epoch's graph and layout are
+        built (pipeline.py); "auto": on a CPU device. Needs ``joint_steps=0`` (the joint pass moves the encoder
+        after the decoder)."""
         super().__init__(seed=seed, device=device, progress=progress)
         self.n_neighbors = n_neighbors
         self.hidden = hidden
@@ -253,6 +271,11 @@ class DVI(ParametricMixin, Projector):
         self.exact_knn_max = exact_knn_max
         self.steps_scale = check_steps_scale(steps_scale)
         self.num_threads = num_threads
+        if overlap not in (True, False, "auto"):
+            raise ValueError(f"overlap must be True, False or 'auto', not {overlap!r}")
+        if overlap is True and joint_steps > 0:
+            raise ValueError("overlap=True needs joint_steps=0: the joint pass moves the encoder after the decoder")
+        self.overlap = overlap
 
     # ------------------------------------------------------------------------------------------------
     def _new_model(self, dim):
@@ -330,11 +353,70 @@ class DVI(ParametricMixin, Projector):
         w[lost] = float(self.joint_fit_weight_lost)
         return w
 
-    def fit(self, dynamics, epochs=None, checkpoints: Checkpoints | None = None, on_epoch=None):
-        with torch_threads(self.num_threads, resolve_device(self.device)):
-            return self._fit(dynamics, epochs, checkpoints, on_epoch)
+    def _overlaps(self, dev) -> bool:
+        """Whether the decoder stage runs on a worker thread (pipeline.py): ``overlap`` "auto" on a CPU device."""
+        return self.joint_steps == 0 and (dev == "cpu" if self.overlap == "auto" else bool(self.overlap))
 
-    def _fit(self, dynamics, epochs=None, checkpoints: Checkpoints | None = None, on_epoch=None):
+    def fit(self, dynamics, epochs=None, checkpoints: Checkpoints | None = None, on_epoch=None):
+        dev = resolve_device(self.device)
+        with torch_threads(self.num_threads, dev), Pipeline(self._overlaps(dev), torch.get_num_threads()) as pipe:
+            try:
+                return self._fit(dynamics, epochs, checkpoints, on_epoch, pipe)
+            except BaseException:  # interrupted: an epoch handed to its decoder stage is finished and saved first,
+                if pipe.pending:  # so that a resumed fit starts after it
+                    self._collect(pipe, None, self.ck_, on_epoch)
+                raise
+
+    def _decoder_stage(self, model, nodes, X, first, k, dec_ref, coef, head_mod, tlogp, dgen, dev, amp, info):
+        """Stage 3 (and the joint pass, if any) of one epoch on ``model``, whose encoder is final; returns what
+        the epoch's end needs. Runs on the pipeline's worker, with the model a copy, when stages overlap."""
+        t0 = time.perf_counter()
+        dec_anchor = None if dec_ref is None else Anchor.for_prefix(model, dec_ref, "decoder.", coef)
+        rdec = fit_decoder(model, nodes,
+                           steps=scaled_steps(self.decoder_steps_first if first else self.decoder_steps, k),
+                           batch=self.decoder_batch, lr=self.decoder_lr, lambda_rec=self.lambda_rec,
+                           head=head_mod, lambda_pred=self.lambda_pred, target_logp=tlogp,
+                           anchor=dec_anchor, generator=dgen, amp=amp, optimizer=self.decoder_optimizer)
+        if self.joint_steps > 0:
+            fit_joint(model, nodes, info.pop("fit_target"), steps=scaled_steps(self.joint_steps, k), lr=self.joint_lr,
+                      lambda_rec=self.lambda_rec, lambda_fit=1.0,
+                      fit_weights=self._joint_weights(model, nodes, head_mod, tlogp), head=head_mod,
+                      lambda_pred=self.lambda_pred, target_logp=tlogp, generator=dgen, amp=amp)
+        emb = encode_numpy(model, X, dev)
+        state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        info.update(steps=info["steps"] + rdec["steps"], recon_loss=rdec["recon"],
+                    decoder_s=time.perf_counter() - t0, overlapped=threading.current_thread().name.startswith(STAGE))
+        return {"model": model, "emb": emb, "state": state, "info": info}
+
+    def _collect(self, pipe, model, ck, on_epoch):
+        """Wait for the handed-over decoder stage and end its epoch (``_end_epoch``); the wait -- the whole stage
+        when it runs now, what was left of it when it ran beside the next layout -- counts as its training."""
+        t0 = time.perf_counter()
+        done = pipe.wait()
+        if done is not None:
+            done["info"]["wait_s"] = waited = time.perf_counter() - t0
+            done["info"]["train_s"] += waited
+        return self._end_epoch(done, model, ck, on_epoch)
+
+    def _end_epoch(self, done, model, ck, on_epoch):
+        """Save a finished epoch (its model, then its embedding: the mark of a finished epoch) and report it;
+        returns its decoder parameters (the next decoder's temporal anchor), None without a finished epoch."""
+        if done is None:
+            return None
+        if model is not None and done["model"] is not model:  # ran on a copy: its decoder is the next warm start
+            model.decoder.load_state_dict(done["model"].decoder.state_dict())
+        e, info = done["info"].pop("epoch"), done["info"]
+        ck.save_torch(f"models/epoch_{e}", done["state"])
+        ck.save_embedding(e, done["emb"])
+        release_memory()  # the epoch's freed temporaries, or the process grows epoch by epoch
+        for key in ("graph_s", "train_s", "jit_s"):
+            self.timings_[key] += info[key]
+        self.timings_["epochs"][str(e)] = info
+        if on_epoch is not None:
+            on_epoch(e, done["emb"], info)
+        return {k: v.detach().clone() for k, v in done["model"].named_parameters() if k.startswith("decoder.")}
+
+    def _fit(self, dynamics, epochs, checkpoints, on_epoch, pipe):
         ck = checkpoints or Checkpoints(None)
         self.ck_ = ck
         self.dynamics_ = dynamics
@@ -343,15 +425,19 @@ class DVI(ParametricMixin, Projector):
         self.models_ = {}
         a, b = find_ab_params(self.spread, self.min_dist)
         gen = torch.Generator(device=dev).manual_seed(self.seed)
+        dgen = torch.Generator(device=dev).manual_seed(self.seed + 1)  # the decoder's own: it may run on the worker
         model = self._new_model(dynamics.dim).to(dev)
-        prev_params = None
+        have_prev = False  # an epoch before this one finished: warm starts and temporal anchors
+        dec_ref = None
         prev_knn = None
         prev_layout = None
         self.timings_ = {"graph_s": 0.0, "jit_s": 0.0, "train_s": 0.0, "epochs": {}}
         for i, e in enumerate(self.epochs_):
             if ck.has_embedding(e) and ck.has(f"models/epoch_{e}"):  # finished before (resume)
+                self._collect(pipe, model, ck, on_epoch)
                 model.load_state_dict(ck.load_torch(f"models/epoch_{e}"))
-                prev_params = {k: v.detach().clone() for k, v in model.named_parameters()}
+                have_prev = True
+                dec_ref = {k: v.detach().clone() for k, v in model.named_parameters() if k.startswith("decoder.")}
                 prev_knn = ck.load_npz(f"state/knn_{e}")["idx"] if ck.has_npz(f"state/knn_{e}") else None
                 prev_layout = ck.load_npz(f"state/layout_{e}")["Y"] if ck.has_npz(f"state/layout_{e}") else None
                 if prev_knn is None and i + 1 < len(self.epochs_):
@@ -362,17 +448,17 @@ class DVI(ParametricMixin, Projector):
             X = dynamics.representation(e)
             with timer("graph_s"):
                 idx, B, (h, t, w) = self._graph(X, e, dynamics, dev, timer)
-            with timer("train_s"):
+            with timer("train_s"), pipe.alongside():  # the previous epoch's decoder trains beside the layout
                 nodes = stack_rows([X] if B is None else [X, B], dev)
                 model.set_normalization(nodes[:len(X)])
                 nodes = model.normalize_(nodes)
-                first = prev_params is None
+                first = not have_prev
                 k = step_factor(self.steps_scale, len(nodes))
                 if self.whiten:
                     model.encoder.rewhiten(nodes[:len(X)])  # same function, re-conditioned first layer
-                    if prev_params is not None:  # the anchor refers to the same function, new coordinates
-                        prev_params.update({k: v.detach().clone() for k, v in model.named_parameters()
-                                            if k.startswith("encoder.")})
+                # the anchor refers to the same function, in this epoch's coordinates
+                enc_ref = None if first else {k: v.detach().clone() for k, v in model.named_parameters()
+                                              if k.startswith("encoder.")}
                 w = cross_prediction_weights(dynamics, e, h, t, w, len(X), self.cross_pred_weight)
                 fresh = first or self.layout_init == "pca"
                 ref = None if first or prev_layout is None or len(prev_layout) != len(X) \
@@ -384,31 +470,35 @@ class DVI(ParametricMixin, Projector):
                         init = init @ R + sh
                     elif not fresh and self.layout_init == "previous" and ref is not None:
                         init[:len(X)] = ref
-                Y = self._layout(X, B, h, t, w, init, fresh, a, b, gen, dev, k)
+                with timer("layout_s"):
+                    Y = self._layout(X, B, h, t, w, init, fresh, a, b, gen, dev, k)
                 if fresh and ref is not None:
                     R, sh = procrustes(Y, ref, len(X))
                     Y = Y @ R + sh
+            dec_ref = self._collect(pipe, model, ck, on_epoch) or dec_ref
+            with timer("train_s"):
                 if not first and self.encoder_shrink != 1.0:  # after the layout, which starts border points
                     self._shrink_perturb(model.encoder, nodes[:len(X)], e, dynamics.dim, dev)  # from the encoder
                 nu = None
-                enc_anchor = dec_anchor = None
-                if prev_params is not None and self.lambda_temporal > 0:
+                coef = 0.0
+                enc_anchor = None
+                if not first and self.lambda_temporal > 0:
                     nu = float(G.neighbour_preserving_rate(prev_knn, idx).mean()) if prev_knn is not None else 1.0
                     coef = self.lambda_temporal * nu
-                    enc_anchor = Anchor.for_prefix(model, prev_params, "encoder.", coef)
-                    dec_anchor = Anchor.for_prefix(model, prev_params, "decoder.", coef)
+                    enc_anchor = Anchor.for_prefix(model, enc_ref, "encoder.", coef)
                 amp = amp_dtype(dev, self.amp)
                 lw = None
                 if B is not None and self.border_fit_weight != 1.0:
                     lw = torch.ones(len(nodes), device=dev)
                     lw[len(X):] = self.border_fit_weight
-                res = fit_encoder(model, nodes, Y,
-                                  steps=scaled_steps(self.encoder_steps_first if first else self.encoder_steps, k),
-                                  batch=self.encoder_batch, lr=self.encoder_lr if first else self.encoder_lr_warm,
-                                  anchor=enc_anchor, generator=gen, loss_weights=lw, amp=amp,
-                                  pairs=self._partners(h, t, len(X), len(nodes), gen, dev),
-                                  pair_weight=self.encoder_pair_weight, optimizer=self.encoder_optimizer,
-                                  muon_lr=self.encoder_muon_lr)
+                with timer("encoder_s"):
+                    res = fit_encoder(model, nodes, Y,
+                                      steps=scaled_steps(self.encoder_steps_first if first else self.encoder_steps, k),
+                                      batch=self.encoder_batch, lr=self.encoder_lr if first else self.encoder_lr_warm,
+                                      anchor=enc_anchor, generator=gen, loss_weights=lw, amp=amp,
+                                      pairs=self._partners(h, t, len(X), len(nodes), gen, dev),
+                                      pair_weight=self.encoder_pair_weight, optimizer=self.encoder_optimizer,
+                                      muon_lr=self.encoder_muon_lr)
                 head_mod, tlogp = None, None
                 hd = dynamics.head(e)
                 if hd is not None and self.lambda_pred > 0:
@@ -417,37 +507,27 @@ class DVI(ParametricMixin, Projector):
                         c = chunk_rows(model, dev)
                         tlogp = torch.cat([torch.log_softmax(head_mod(model.denormalize(nodes[s:s + c])), 1)
                                            for s in range(0, len(nodes), c)])
-                rdec = fit_decoder(model, nodes,
-                                   steps=scaled_steps(self.decoder_steps_first if first else self.decoder_steps, k),
-                                   batch=self.decoder_batch, lr=self.decoder_lr, lambda_rec=self.lambda_rec,
-                                   head=head_mod, lambda_pred=self.lambda_pred, target_logp=tlogp,
-                                   anchor=dec_anchor, generator=gen, amp=amp, optimizer=self.decoder_optimizer)
-                if self.joint_steps > 0:
-                    fit_joint(model, nodes, Y, steps=scaled_steps(self.joint_steps, k), lr=self.joint_lr,
-                              lambda_rec=self.lambda_rec, lambda_fit=1.0,
-                              fit_weights=self._joint_weights(model, nodes, head_mod, tlogp), head=head_mod,
-                              lambda_pred=self.lambda_pred, target_logp=tlogp, generator=gen, amp=amp)
-                emb = encode_numpy(model, X, dev)
-            prev_params = {k: v.detach().clone() for k, v in model.named_parameters()}
+            have_prev = True
             prev_knn = idx
             prev_layout = Y[:len(X)].cpu().numpy()
-            state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             if B is not None:
                 ck.save_npz(f"borders/epoch_{e}", {"points": B})
             ck.save_npz(f"state/knn_{e}", {"idx": idx.astype(np.int32)})
             ck.save_npz(f"state/layout_{e}", {"Y": prev_layout})
-            ck.save_torch(f"models/epoch_{e}", state)
-            ck.save_embedding(e, emb)  # last: its presence marks the epoch as finished
-            release_memory()  # the epoch's freed temporaries, or the process grows epoch by epoch
             jit = timer.t.get("jit_s", 0.0)  # pynndescent's compilation (large N only), not the epoch's work
-            info = {"graph_s": timer.t.get("graph_s", 0.0) - jit, "jit_s": jit, "train_s": timer.t.get("train_s", 0.0),
-                    "knn_s": timer.t.get("knn_s", 0.0), "borders_s": timer.t.get("borders_s", 0.0),
-                    "steps": res["steps"] + rdec["steps"], "fit_loss": res["fit"], "recon_loss": rdec["recon"],
-                    "nu": nu, "n_edges": int(len(h)), "n_borders": 0 if B is None else int(len(B)), "step_factor": k}
-            self.timings_["graph_s"] += info["graph_s"]
-            self.timings_["train_s"] += info["train_s"]
-            self.timings_["jit_s"] += jit
-            self.timings_["epochs"][str(e)] = info
-            if on_epoch is not None:
-                on_epoch(e, emb, info)
+            info = {"epoch": e, "graph_s": timer.t.get("graph_s", 0.0) - jit, "jit_s": jit,
+                    "train_s": timer.t.get("train_s", 0.0), "knn_s": timer.t.get("knn_s", 0.0),
+                    "borders_s": timer.t.get("borders_s", 0.0), "steps": res["steps"], "fit_loss": res["fit"],
+                    "nu": nu, "n_edges": int(len(h)), "n_borders": 0 if B is None else int(len(B)),
+                    "step_factor": k,
+                    **{key: timer.t.get(key, 0.0) for key in ("layout_s", "encoder_s")}}
+            if self.joint_steps > 0:
+                info["fit_target"] = Y
+            # the decoder learns this epoch's encoder as it is now: on a copy when it runs beside the next epoch
+            stage_model = copy.deepcopy(model) if pipe.enabled else model
+            pipe.submit(self._decoder_stage, stage_model, nodes, X, first, k, dec_ref, coef, head_mod, tlogp, dgen,
+                        dev, amp, info)
+            if not pipe.enabled:  # nothing to run beside it: trained and saved now
+                dec_ref = self._collect(pipe, model, ck, on_epoch)
+        self._collect(pipe, model, ck, on_epoch)
         return self
