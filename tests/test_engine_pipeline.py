@@ -83,3 +83,41 @@ def test_dvi_trains_each_decoder_beside_the_next_layout(digits):
     with pytest.raises(ValueError, match="joint_steps=0"):
         DVI(overlap=True, joint_steps=10)
     assert "overlap" not in DVI(overlap=False).cache_params()  # where it trains, not what
+
+
+def test_timevis_fits_its_encoder_parts_two_at_a_time_and_resumes_each(digits, tmp_path, monkeypatch):
+    import ttvis_widget.engine.timevis as tv_mod
+    from ttvis_widget import fit
+    from ttvis_widget.engine.timevis import TimeVis
+
+    kw = dict(layout_steps_first=200, layout_steps=80, layout_batch=4096, layout_joint_steps=50, decoder_steps=100,
+              encoder_steps=1200, checkpoint_every=100)  # 4 epochs: 4 parts of 300 steps
+    where = {}
+    orig = tv_mod.fit_encoder
+
+    def spy(*a, **k):
+        where.setdefault(threading.current_thread().name, []).append(k["start_step"])
+        return orig(*a, **k)
+
+    def kill(self, step):  # the first checkpoint of the second pair (parts 2 and 3), in whichever thread
+        if step == 100 and sum(len(v) for v in where.values()) == 4:
+            raise KeyboardInterrupt("simulated kill")
+
+    monkeypatch.setattr(tv_mod, "fit_encoder", spy)
+    monkeypatch.setattr(TimeVis, "_after_checkpoint", kill)
+    eps = digits.epochs[-4:]
+    with pytest.raises(KeyboardInterrupt):
+        fit(digits, method="timevis", epochs=eps, cache_dir=tmp_path, progress=False, **kw)
+    assert sorted(where) == sorted([threading.current_thread().name, next(n for n in where if n.startswith(STAGE))])
+    assert all(len(v) == 2 for v in where.values())  # parts 0 and 1 beside each other, then 2 and 3
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    monkeypatch.setattr(TimeVis, "_after_checkpoint", lambda self, step: None)
+    where.clear()
+    run = fit(digits, method="timevis", epochs=eps, cache_dir=tmp_path, progress=False, **kw)
+    starts = sorted(s for v in where.values() for s in v)
+    assert len(starts) == 2 and starts[-1] == 100  # parts 0-1 kept; part 2 or 3 goes on from its checkpoint
+    X = digits.representation(eps[-1])
+    xy = run.embedding(eps[-1])
+    assert np.isfinite(xy).all() and np.ptp(xy, 0).min() > 1.0
+    head = digits.head(eps[-1])
+    assert (head(run.inverse(eps[-1], xy)).argmax(1) == head(X).argmax(1)).mean() >= 0.9
