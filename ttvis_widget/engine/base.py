@@ -156,6 +156,17 @@ def release_memory() -> bool:
     return True
 
 
+def cpu_state(module) -> dict:
+    """A detached CPU copy of ``module``'s state_dict (what a checkpoint saves)."""
+    return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+
+
+def param_copy(module, prefix: str = "") -> dict:
+    """Detached copies of ``module``'s parameters whose names start with ``prefix`` (a temporal anchor's
+    reference, layout.Anchor.for_prefix)."""
+    return {k: v.detach().clone() for k, v in module.named_parameters() if k.startswith(prefix)}
+
+
 def seed_everything(seed: int):
     import torch
 

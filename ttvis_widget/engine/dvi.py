@@ -103,12 +103,13 @@ import torch
 
 from . import graph as G
 from .base import (DEFAULT_THREADS, Checkpoints, Projector, Timer, amp_dtype, check_choice, check_steps_scale,
-                   release_memory, resolve_device, scaled_steps, stack_rows, step_factor, torch_threads)
+                   cpu_state, param_copy, release_memory, resolve_device, scaled_steps, stack_rows, step_factor,
+                   torch_threads)
 from .layout import Anchor, cross_prediction_weights, fit_decoder, fit_encoder, fit_joint, pca_init, procrustes, umap_layout
 from .losses import find_ab_params
 from .models import VisModel, chunk_rows, decode_numpy, default_decoder_hidden, encode_all, encode_numpy
 from .optim import OPTIMIZERS
-from .pipeline import STAGE, Pipeline
+from .pipeline import STAGE, Pipeline, check_overlap, overlap_on
 
 
 def edge_set(spatial: "G.sp.spmatrix", n_nodes: int, border=None, border_share: float = 0.2, prune_epochs: int = 200):
@@ -151,6 +152,7 @@ class ParametricMixin:
     """transform / inverse_transform via VisModel(s) kept in ``self.models_`` ({epoch: model} or {None: model})."""
 
     has_inverse = True
+    _volatile = Projector._volatile + ("overlap",)  # where a stage trains (pipeline.py), not what it learns
 
     def _model_key(self, epoch):
         """(key in ``self.models_``, checkpoint name) of the model that projects ``epoch``."""
@@ -189,7 +191,6 @@ class ParametricMixin:
 
 class DVI(ParametricMixin, Projector):
     name = "dvi"
-    _volatile = Projector._volatile + ("overlap",)  # where the decoder trains, not what it learns
 
     def __init__(self, seed: int = 0, device: str = "auto", progress: bool = False, n_neighbors: int = 15,
                  hidden=None, decoder_hidden=None, lambda_rec: float = 1.0, lambda_temporal: float = 1e-2, borders: bool = True,
@@ -272,9 +273,7 @@ class DVI(ParametricMixin, Projector):
         self.exact_knn_max = exact_knn_max
         self.steps_scale = check_steps_scale(steps_scale)
         self.num_threads = num_threads
-        if overlap not in (True, False, "auto"):
-            raise ValueError(f"overlap must be True, False or 'auto', not {overlap!r}")
-        if overlap is True and joint_steps > 0:
+        if check_overlap(overlap) is True and joint_steps > 0:
             raise ValueError("overlap=True needs joint_steps=0: the joint pass moves the encoder after the decoder")
         self.overlap = overlap
 
@@ -356,7 +355,7 @@ class DVI(ParametricMixin, Projector):
 
     def _overlaps(self, dev) -> bool:
         """Whether the decoder stage runs on a worker thread (pipeline.py): ``overlap`` "auto" on a CPU device."""
-        return self.joint_steps == 0 and (dev == "cpu" if self.overlap == "auto" else bool(self.overlap))
+        return self.joint_steps == 0 and overlap_on(self.overlap, dev)
 
     def fit(self, dynamics, epochs=None, checkpoints: Checkpoints | None = None, on_epoch=None):
         dev = resolve_device(self.device)
@@ -384,7 +383,7 @@ class DVI(ParametricMixin, Projector):
                       fit_weights=self._joint_weights(model, nodes, head_mod, tlogp), head=head_mod,
                       lambda_pred=self.lambda_pred, target_logp=tlogp, generator=dgen, amp=amp)
         emb = encode_numpy(model, X, dev)
-        state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        state = cpu_state(model)
         info.update(steps=info["steps"] + rdec["steps"], recon_loss=rdec["recon"],
                     decoder_s=time.perf_counter() - t0, overlapped=threading.current_thread().name.startswith(STAGE))
         return {"model": model, "emb": emb, "state": state, "info": info}
@@ -415,7 +414,7 @@ class DVI(ParametricMixin, Projector):
         self.timings_["epochs"][str(e)] = info
         if on_epoch is not None:
             on_epoch(e, done["emb"], info)
-        return {k: v.detach().clone() for k, v in done["model"].named_parameters() if k.startswith("decoder.")}
+        return param_copy(done["model"], "decoder.")
 
     def _fit(self, dynamics, epochs, checkpoints, on_epoch, pipe):
         ck = checkpoints or Checkpoints(None)
@@ -438,7 +437,7 @@ class DVI(ParametricMixin, Projector):
                 self._collect(pipe, model, ck, on_epoch)
                 model.load_state_dict(ck.load_torch(f"models/epoch_{e}"))
                 have_prev = True
-                dec_ref = {k: v.detach().clone() for k, v in model.named_parameters() if k.startswith("decoder.")}
+                dec_ref = param_copy(model, "decoder.")
                 prev_knn = ck.load_npz(f"state/knn_{e}")["idx"] if ck.has_npz(f"state/knn_{e}") else None
                 prev_layout = ck.load_npz(f"state/layout_{e}")["Y"] if ck.has_npz(f"state/layout_{e}") else None
                 if prev_knn is None and i + 1 < len(self.epochs_):
@@ -458,8 +457,7 @@ class DVI(ParametricMixin, Projector):
                 if self.whiten:
                     model.encoder.rewhiten(nodes[:len(X)])  # same function, re-conditioned first layer
                 # the anchor refers to the same function, in this epoch's coordinates
-                enc_ref = None if first else {k: v.detach().clone() for k, v in model.named_parameters()
-                                              if k.startswith("encoder.")}
+                enc_ref = None if first else param_copy(model, "encoder.")
                 w = cross_prediction_weights(dynamics, e, h, t, w, len(X), self.cross_pred_weight)
                 fresh = first or self.layout_init == "pca"
                 ref = None if first or prev_layout is None or len(prev_layout) != len(X) \

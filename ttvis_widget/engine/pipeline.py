@@ -20,6 +20,18 @@ from .base import torch_threads
 STAGE = "ttvis-stage"
 
 
+def check_overlap(value):
+    """A method's ``overlap`` parameter: True, False or "auto"."""
+    if value not in (True, False, "auto"):
+        raise ValueError(f"overlap must be True, False or 'auto', not {value!r}")
+    return value
+
+
+def overlap_on(value, device: str) -> bool:
+    """Whether ``overlap`` (``check_overlap``) runs stages side by side on ``device``: "auto" on a CPU."""
+    return device == "cpu" if value == "auto" else bool(value)
+
+
 class Pipeline:
     """At most one job at a time. ``submit`` hands a job over; it starts on the worker at the next
     ``alongside`` block (the calling thread's work that may run beside it), and ``wait`` returns its result --

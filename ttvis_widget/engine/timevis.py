@@ -86,13 +86,13 @@ import torch
 
 from . import graph as G
 from .base import (DEFAULT_THREADS, Checkpoints, Projector, Timer, amp_dtype, check_choice, check_steps_scale,
-                   release_memory, resolve_device, scaled_steps, stack_rows, step_factor, torch_threads)
+                   cpu_state, release_memory, resolve_device, scaled_steps, stack_rows, step_factor, torch_threads)
 from .dvi import ParametricMixin
 from .layout import fit_decoder, fit_encoder, fit_joint, pca_init, umap_layout
 from .losses import find_ab_params, prediction_kl
 from .models import VisModel, encode_numpy
 from .optim import OPTIMIZERS, adam, make_optimizer
-from .pipeline import Pipeline
+from .pipeline import Pipeline, check_overlap, overlap_on
 from .stcomplex import SpatioTemporalComplex
 from .stcomplex import build as build_complex
 from .trainer import train_edges
@@ -108,7 +108,6 @@ class _Stopped(Exception):
 
 class TimeVis(ParametricMixin, Projector):
     name = "timevis"
-    _volatile = Projector._volatile + ("overlap",)  # where the parts train, not what they learn
 
     def __init__(self, seed: int = 0, device: str = "auto", progress: bool = False, n_neighbors: int = 15,
                  temporal_k: int = 3, hidden=None, decoder_hidden=None, lambda_rec: float = 1.0, lambda_pred: float = 1.0,
@@ -189,9 +188,7 @@ class TimeVis(ParametricMixin, Projector):
         self.encoder_segments = int(encoder_segments)
         self.encoder_pair_weight = encoder_pair_weight
         self.amp = amp
-        if overlap not in (True, False, "auto"):
-            raise ValueError(f"overlap must be True, False or 'auto', not {overlap!r}")
-        self.overlap = overlap
+        self.overlap = check_overlap(overlap)
 
     def _model_key(self, epoch):
         return None, "models/timevis"  # one model projects every epoch
@@ -235,15 +232,11 @@ class TimeVis(ParametricMixin, Projector):
 
     def fit(self, dynamics, epochs=None, checkpoints: Checkpoints | None = None, on_epoch=None):
         dev = resolve_device(self.device)
-        overlap = dev == "cpu" if self.overlap == "auto" else bool(self.overlap)
-        with torch_threads(self.num_threads, dev), Pipeline(overlap, torch.get_num_threads()) as pipe:
-            self._pipe = pipe
-            try:
-                return self._fit(dynamics, epochs, checkpoints, on_epoch)
-            finally:
-                self._pipe = None
+        with torch_threads(self.num_threads, dev), \
+                Pipeline(overlap_on(self.overlap, dev), torch.get_num_threads()) as pipe:
+            return self._fit(dynamics, epochs, checkpoints, on_epoch, pipe)
 
-    def _fit(self, dynamics, epochs, checkpoints, on_epoch):
+    def _fit(self, dynamics, epochs, checkpoints, on_epoch, pipe):
         ck = checkpoints or Checkpoints(None)
         self.ck_ = ck
         self.dynamics_ = dynamics
@@ -289,8 +282,8 @@ class TimeVis(ParametricMixin, Projector):
             start = 0
             pred_loss = self._pred_loss(dynamics, eps, model, nodes, node_epoch, dev)
             if self.mode == "layout":
-                res = self._train_layout(model, nodes, cx, a, b, gen, ck, pred_loss, dev, cond)
-                ck.save_torch("models/timevis", {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+                res = self._train_layout(model, nodes, cx, a, b, gen, ck, pred_loss, dev, pipe, cond)
+                ck.save_torch("models/timevis", cpu_state(model))
         if self.mode == "layout":
             return self._finish(model, eps, reps, dev, ck, timer, res, cx, on_epoch)
         with timer("train_s"):
@@ -300,7 +293,7 @@ class TimeVis(ParametricMixin, Projector):
             def on_block(step, optimizer):
                 if self.checkpoint_every and step % self.checkpoint_every < 20:
                     ck.save_torch("state/timevis_train", {
-                        "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+                        "model": cpu_state(model),
                         "optimizer": optimizer.state_dict(), "generator": gen.get_state(), "step": step})
                     self._after_checkpoint(step)
 
@@ -321,7 +314,7 @@ class TimeVis(ParametricMixin, Projector):
             finally:
                 if bar is not None:
                     bar.close()
-            ck.save_torch("models/timevis", {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+            ck.save_torch("models/timevis", cpu_state(model))
         return self._finish(model, eps, reps, dev, ck, timer, res, cx, on_epoch)
 
     def _finish(self, model, eps, reps, dev, ck, timer, res, cx, on_epoch):
@@ -346,7 +339,7 @@ class TimeVis(ParametricMixin, Projector):
                 on_epoch(e, emb, info)
         return self
 
-    def _train_layout(self, model, nodes, cx, a, b, gen, ck, pred_loss, dev, cond=None):
+    def _train_layout(self, model, nodes, cx, a, b, gen, ck, pred_loss, dev, pipe, cond=None):
         """Layout mode (see layout.py): per-epoch UMAP layouts over free positions of each epoch's samples and
         border points, each started from the previous epoch's (one shared coordinate system; the first from
         PCA of all nodes; a border point from its nearest sample), then a joint pass over the whole
@@ -393,7 +386,7 @@ class TimeVis(ParametricMixin, Projector):
         seg = None
         if model.segmented:
             seg = model.encoder.epoch_segment.to(dev)[torch.from_numpy(cx.node_epoch()).to(dev)]
-        res = self._fit_encoders(model, nodes, T, seg, lw, E * n, gen, ck, amp, cx)
+        res = self._fit_encoders(model, nodes, T, seg, lw, E * n, pipe, ck, amp, cx)
         release_memory()
         rdec = fit_decoder(model, nodes, steps=scaled_steps(self.decoder_steps, k), batch=self.decoder_batch,
                            lambda_rec=self.lambda_rec, pred_loss=pred_loss, generator=gen, amp=amp, cond=cond,
@@ -403,7 +396,7 @@ class TimeVis(ParametricMixin, Projector):
                       pred_loss=pred_loss, generator=gen, amp=amp, cond=cond, seg=seg)
         return {"steps": res["steps"] + rdec["steps"], "loss": res["fit"] + self.lambda_rec * rdec["recon"]}
 
-    def _fit_encoders(self, model, nodes, T, seg, lw, n_samples, gen, ck, amp, cx=None):
+    def _fit_encoders(self, model, nodes, T, seg, lw, n_samples, pipe, ck, amp, cx=None):
         """The encoder regressed on the layout T: the one encoder on all nodes, or each part of a segmented
         encoder on its segment's nodes, with ``encoder_steps`` shared in proportion to their counts (so the
         time is the same). Every part is whitened for the samples of all epochs: whitened for its own segment's,
@@ -432,9 +425,8 @@ class TimeVis(ParametricMixin, Projector):
                 job[1].load_state_dict(st["part"])
             else:
                 todo.append((job, st))
-        pipe = getattr(self, "_pipe", None) or Pipeline(False)
         stop = threading.Event()  # set when the part fitted here fails: the worker's part stops at its next step
-        args = (model, nodes, T, lw, n_samples, ck, amp, cx, gen.device, stop)
+        args = (model, nodes, T, lw, n_samples, ck, amp, cx, nodes.device, stop)
         try:
             while todo:
                 if pipe.enabled and len(todo) >= 2:
@@ -470,7 +462,7 @@ class TimeVis(ParametricMixin, Projector):
             part.rewhiten(nodes[:n_samples], generator=gen)
 
         def save(step, optimizer, done=False):
-            ck.save_torch(name, {"part": {n_: v.detach().cpu().clone() for n_, v in part.state_dict().items()},
+            ck.save_torch(name, {"part": cpu_state(part),
                                  "optimizer": optimizer.state_dict(), "generator": gen.get_state(), "step": step,
                                  "done": done})
 
