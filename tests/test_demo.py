@@ -68,6 +68,26 @@ def test_fashion_dynamics_rep_dim_is_recorded_and_part_of_the_settings(tmp_path)
     assert again.dim == 128  # re-recorded at the default width, not reused
 
 
+def test_fashion_dir_from_the_environment(tmp_path, monkeypatch):
+    """$TTVIS_FASHION_DIR points the reader at another copy of the four IDX files (a GPU machine without the
+    Debian package, benchmarks/gpu_check.sh); an incomplete folder is named in the error."""
+    rng = np.random.default_rng(0)
+    for name, shape in (("train-images-idx3-ubyte.gz", (6, 28, 28)), ("train-labels-idx1-ubyte.gz", (6,)),
+                        ("t10k-images-idx3-ubyte.gz", (2, 28, 28))):
+        _write_idx(tmp_path / name, rng.integers(0, 10, shape))
+    monkeypatch.setenv("TTVIS_FASHION_DIR", str(tmp_path))
+    assert idx.fashion_dir() == tmp_path and not idx.fashion_available()
+    with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+        idx.load_fashion_mnist()
+    labels = rng.integers(0, 10, (2,))
+    _write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", labels)
+    assert idx.fashion_available()
+    xtr, ytr, xte, yte = idx.load_fashion_mnist()
+    assert xtr.shape == (6, 28, 28) and np.array_equal(yte, labels)
+    monkeypatch.delenv("TTVIS_FASHION_DIR")
+    assert idx.fashion_dir() == idx.FASHION_DIR
+
+
 def test_fashion_missing_falls_back_to_digits(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(fashion, "fashion_available", lambda: False)
     with pytest.warns(UserWarning, match="apt-get install dataset-fashion-mnist"):
@@ -80,7 +100,7 @@ def test_fashion_missing_falls_back_to_digits(tmp_path, monkeypatch, capsys):
 
 
 def test_cli_info_and_error(digits_path, tmp_path):
-    r = subprocess.run([sys.executable, "-m", "ttvis_widget.cli", "info", str(digits_path)], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "ttvis_widget", "info", str(digits_path)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "N=1797" in r.stdout and "epochs=1..8" in r.stdout
     r = subprocess.run([sys.executable, "-m", "ttvis_widget.cli", "info", str(tmp_path / "nope")], capture_output=True, text=True)

@@ -66,11 +66,15 @@ def _balanced_subset(labels: np.ndarray, n: int, rng) -> np.ndarray:
 
 def make_fashion_dynamics(save_dir=None, n_train: int = 10000, n_test: int = 2000, epochs: int = 15,
                           every: int = 1, seed: int = 0, lr: float = 0.01, batch_size: int = 128,
-                          progress: bool = True, fallback_to_digits: bool = True, rep_dim: int = 128) -> Path:
+                          progress: bool = True, fallback_to_digits: bool = True, rep_dim: int = 128,
+                          device: str = "cpu") -> Path:
     """Record the demo dynamics into ``save_dir`` (default :func:`default_demo_path`) and return it.
 
     ``rep_dim``: width of the recorded representation (the CNN's penultimate layer); e.g. 50,000 + 10,000
-    samples at 512 give the 60k x 512 size of benchmarks/fit_speed.py's large case."""
+    samples at 512 give the 60k x 512 size of benchmarks/fit_speed.py's large case. ``device``: where the CNN
+    trains ("cpu", "cuda", "auto": CUDA when present); the default CPU keeps the recording the same on every
+    machine (a GPU's kernels round differently), another device is for large recordings made quickly
+    (benchmarks/gpu_check.sh)."""
     import torch
 
     from ..store import SummaryWriter
@@ -120,7 +124,10 @@ def make_fashion_dynamics(save_dir=None, n_train: int = 10000, n_test: int = 200
     g = torch.Generator().manual_seed(seed)
     train_loader = torch.utils.data.DataLoader(ds_tr, batch_size=batch_size, shuffle=True, generator=g)
 
-    model = _cnn(rep_dim)
+    from ..engine.base import resolve_device
+
+    dev = resolve_device(device)
+    model = _cnn(rep_dim).to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     save_dir.parent.mkdir(parents=True, exist_ok=True)
     writer = SummaryWriter(save_dir, batch_size=1000, name="fashion-mnist-cnn", classes=FASHION_CLASSES)
@@ -132,6 +139,7 @@ def make_fashion_dynamics(save_dir=None, n_train: int = 10000, n_test: int = 200
         te = time.perf_counter()
         model.train()
         for xb, yb in train_loader:
+            xb, yb = xb.to(dev), yb.to(dev)
             opt.zero_grad()
             torch.nn.functional.cross_entropy(model(xb), yb).backward()
             opt.step()
@@ -163,11 +171,14 @@ def add_arguments(p):
     p.add_argument("--every", type=int, default=1, help="record every k-th epoch")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--rep-dim", type=int, default=128, help="width of the recorded representation")
+    p.add_argument("--device", default="cpu", help="where the CNN trains: cpu (default: the same recording on "
+                   "every machine), cuda or auto")
 
 
 def run_from_args(a) -> Path:
     return make_fashion_dynamics(a.out, n_train=a.n_train, n_test=a.n_test, epochs=a.epochs, every=a.every,
-                                 seed=a.seed, rep_dim=a.rep_dim)
+                                 seed=a.seed, rep_dim=a.rep_dim,
+                                 device=getattr(a, "device", "cpu"))
 
 
 if __name__ == "__main__":

@@ -2,13 +2,22 @@
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import TrainingDynamicsError
 
+#: where the Debian package puts the IDX files; ``$TTVIS_FASHION_DIR`` points elsewhere (a download of the same
+#: four files, or a copy carried to a machine without the package)
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+def fashion_dir() -> Path:
+    return Path(os.environ.get("TTVIS_FASHION_DIR") or FASHION_DIR)
+
+
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                    "Ankle boot"]
 FASHION_FILES = {
@@ -16,7 +25,8 @@ FASHION_FILES = {
     "test_images": "t10k-images-idx3-ubyte.gz", "test_labels": "t10k-labels-idx1-ubyte.gz",
 }
 INSTALL_HINT = ("Fashion-MNIST comes from the Debian package dataset-fashion-mnist: "
-                "sudo apt-get install dataset-fashion-mnist (files in /usr/share/datasets/fashion-mnist/)")
+                "sudo apt-get install dataset-fashion-mnist (files in /usr/share/datasets/fashion-mnist/), or set "
+                "TTVIS_FASHION_DIR to a folder holding its four IDX files")
 
 
 def read_idx(path) -> np.ndarray:
@@ -39,13 +49,14 @@ def read_idx(path) -> np.ndarray:
     return np.frombuffer(raw, np.uint8, count=n, offset=offset).reshape(shape)
 
 
-def fashion_available(root=FASHION_DIR) -> bool:
-    return all((Path(root) / f).exists() for f in FASHION_FILES.values())
+def fashion_available(root=None) -> bool:
+    return all((Path(root or fashion_dir()) / f).exists() for f in FASHION_FILES.values())
 
 
-def load_fashion_mnist(root=FASHION_DIR):
-    """(train_images [60000,28,28], train_labels, test_images [10000,28,28], test_labels), all uint8."""
-    root = Path(root)
+def load_fashion_mnist(root=None):
+    """(train_images [60000,28,28], train_labels, test_images [10000,28,28], test_labels), all uint8, from
+    ``root`` (default ``fashion_dir()``)."""
+    root = Path(root or fashion_dir())
     if not fashion_available(root):
         raise FileNotFoundError(f"{root}: Fashion-MNIST not found. {INSTALL_HINT}")
     out = {k: read_idx(root / f) for k, f in FASHION_FILES.items()}
