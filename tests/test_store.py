@@ -270,3 +270,20 @@ def test_array_dynamics():
     np.testing.assert_allclose(d.prediction(6), reps[6][:, :3])
     with pytest.raises(TrainingDynamicsError, match="NaN"):
         ArrayDynamics({1: np.full((3, 2), np.nan)}).representation(1)
+
+
+def test_heads_stay_loaded_for_a_few_epochs_only(digits_path):
+    """A head may be a whole subject model (the original tool's layout): a fit over many epochs keeps the
+    last few loaded, not all of them."""
+    from ttvis_widget.store import dynamics as dyn_mod
+
+    dyn = ttvis_widget.load(digits_path)
+    first = dyn.head(dyn.epochs[0])
+    assert dyn.head(dyn.epochs[0]) is first  # cached
+    for e in dyn.epochs:
+        dyn.head(e)
+    assert len(dyn._head_cache) == dyn_mod.HEAD_CACHE_EPOCHS < len(dyn.epochs)
+    assert list(dyn._head_cache) == dyn.epochs[-dyn_mod.HEAD_CACHE_EPOCHS:]
+    assert dyn.head(dyn.epochs[0]) is not first  # loaded again, the same weights
+    X = dyn.representation(dyn.epochs[0])
+    np.testing.assert_array_equal(dyn.head(dyn.epochs[0])(X), first(X))

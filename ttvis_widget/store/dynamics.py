@@ -26,6 +26,10 @@ import numpy as np
 
 from ..errors import TrainingDynamicsError
 
+#: epochs whose prediction heads stay loaded. A head of the original tool's layout is the whole subject model
+#: (and, once asked for on a GPU, a copy of it there), so a fit over hundreds of epochs must not keep them all.
+HEAD_CACHE_EPOCHS = 4
+
 OUTPUT_DIRNAME = "ttvis_cache"
 
 
@@ -234,8 +238,12 @@ class TrainingDynamics:
 
     def head(self, epoch: int):
         e = self._epoch_check(epoch)
-        if e not in self._head_cache:
+        if e in self._head_cache:
+            self._head_cache[e] = self._head_cache.pop(e)  # most recently used last
+        else:
             self._head_cache[e] = self._load_head(e)
+            while len(self._head_cache) > HEAD_CACHE_EPOCHS:  # least recently used first
+                self._head_cache.pop(next(iter(self._head_cache)))
         return self._head_cache[e]
 
     @property
