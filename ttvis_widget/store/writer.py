@@ -147,8 +147,9 @@ class SummaryWriter:
                 continue
             for batch in loader:
                 x, y = batch[0], batch[1]
-                xs.append(torch.as_tensor(x))
-                ys.append(torch.as_tensor(y).reshape(-1))
+                # kept on the host (a loader may yield GPU tensors): _run_model moves each batch to the model
+                xs.append(torch.as_tensor(x).detach().cpu())
+                ys.append(torch.as_tensor(y).detach().cpu().reshape(-1))
                 split.append(np.full(len(x), part, np.uint8))
         if not xs:
             raise ValueError("write_meta_data: the loaders yielded no samples")
