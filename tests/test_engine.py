@@ -210,6 +210,38 @@ def test_timevis_resumes_from_checkpoint(digits, tmp_path, monkeypatch):
     assert all(np.isfinite(run.embedding(e)).all() for e in run.epochs)
 
 
+def test_timevis_edges_mode_segmented_and_resumed(digits, tmp_path, monkeypatch):
+    """``mode="edges"`` (the original's edge-sampled training) with the default segmented encoder: each
+    epoch's nodes go through their own part (this raised "pass the segment" before), and a killed fit resumes
+    from its checkpoint -- model, optimizer and generator -- at the step it saved."""
+    import ttvis_widget.engine.timevis as tv_mod
+    from ttvis_widget.engine.timevis import TimeVis
+
+    kw = dict(mode="edges", steps_per_epoch=100, min_steps_per_epoch=100, checkpoint_every=100, device="cpu")
+    seen = []
+
+    def kill(self, step):
+        seen.append(step)
+        if len(seen) == 2:
+            raise KeyboardInterrupt("simulated kill")
+
+    monkeypatch.setattr(TimeVis, "_after_checkpoint", kill)
+    eps = [5, 6, 7, 8]
+    with pytest.raises(KeyboardInterrupt):
+        fit(digits, method="timevis", epochs=eps, cache_dir=tmp_path, progress=False, **kw)
+    monkeypatch.undo()
+    starts = []
+    orig = tv_mod.train_edges
+    monkeypatch.setattr(tv_mod, "train_edges", lambda *a, **k: starts.append(k["start_step"]) or orig(*a, **k))
+    run = fit(digits, method="timevis", epochs=eps, cache_dir=tmp_path, progress=False, **kw)
+    assert starts == [seen[-1]]  # went on from the last checkpoint, not from 0
+    model = run.projector._model_for(eps[-1])
+    assert model.segmented and [run.projector._encoder_seg(e) for e in eps] == [0, 1, 2, 3]
+    for e in eps:
+        xy = run.embedding(e)
+        assert np.isfinite(xy).all() and np.ptp(xy, 0).min() > 1.0
+
+
 def test_steps_scale_multiplies_every_step_count_and_auto_follows_the_node_count(digits, tmp_path, monkeypatch):
     """``steps_scale``: a number multiplies the layout, encoder and decoder step counts of DVI and TimeVis;
     "auto" is 1 up to the demo's node count (so digits fits as before) and grows with the nodes beyond it."""
@@ -261,10 +293,12 @@ def test_steps_scale_multiplies_every_step_count_and_auto_follows_the_node_count
         fit(digits, method="timevis", cache_dir=tmp_path, progress=False, steps_scale="more")
 
 
+@pytest.mark.parametrize("method", ["dvi", "timevis"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_no_collapse(digits, tmp_path, seed):
-    run = fit(digits, method="dvi", epochs=[6, 7, 8], seed=seed, cache_dir=tmp_path, progress=False,
-              **dict(DVI_SMALL, encoder_steps_first=800, encoder_steps=200))
+def test_no_collapse(digits, tmp_path, seed, method):
+    """The original DVI collapses every point onto one spot on digits with its default seed: neither of ours does."""
+    kw = dict(DVI_SMALL, encoder_steps_first=800, encoder_steps=200) if method == "dvi" else TV_SMALL
+    run = fit(digits, method=method, epochs=[6, 7, 8], seed=seed, cache_dir=tmp_path, progress=False, **kw)
     for e in run.epochs:
         emb = run.embedding(e)
         sv = np.linalg.svd(emb - emb.mean(0), compute_uv=False)

@@ -91,7 +91,8 @@ def test_timevis_fits_its_encoder_parts_two_at_a_time_and_resumes_each(digits, t
     from ttvis_widget.engine.timevis import TimeVis
 
     kw = dict(layout_steps_first=200, layout_steps=80, layout_batch=4096, layout_joint_steps=50, decoder_steps=100,
-              encoder_steps=1200, checkpoint_every=100)  # 4 epochs: 4 parts of 300 steps
+              encoder_steps=1200, checkpoint_every=100, device="cpu")  # 4 epochs: 4 parts of 300 steps; on a
+    # CPU, where "auto" overlaps them
     where = {}
     orig = tv_mod.fit_encoder
 

@@ -37,12 +37,23 @@ def amp_dtype(device: str, enabled=True):
     import torch
 
     if str(device).startswith("cuda"):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+        return torch.bfloat16 if cuda_native_bf16() else None
     try:
         ok = bool(torch.cpu._is_avx512_bf16_supported()) or bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
     except Exception:  # private helpers may move between torch versions
         ok = False
     return torch.bfloat16 if ok else None
+
+
+def cuda_native_bf16() -> bool:
+    """Whether the current CUDA GPU computes in bfloat16 natively (compute capability 8.0 on: A100, H100...).
+    torch's ``is_bf16_supported()`` also says yes where it is emulated (a T4 or V100), slowly."""
+    import torch
+
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # a torch without the argument counted native support only
+        return bool(torch.cuda.is_bf16_supported())
 
 
 def check_choice(name: str, value, choices):
@@ -128,7 +139,8 @@ def stack_rows(arrays, device="cpu", chunk: int = 8192):
             if host is not None:
                 host[o + s:o + s + len(part)] = part
             else:
-                out[o + s:o + s + len(part)] = torch.from_numpy(np.ascontiguousarray(part, np.float32)).to(device)
+                # a copy: a memory map's rows are read-only, which torch.from_numpy warns about
+                out[o + s:o + s + len(part)] = torch.from_numpy(np.array(part, np.float32)).to(device)
         o += len(a)
     return out
 
@@ -161,17 +173,52 @@ def cpu_state(module) -> dict:
     return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
 
 
+def generator_state(gen) -> dict:
+    """What a checkpoint keeps of a torch.Generator: its state and the kind of device it draws on."""
+    return {"device": gen.device.type, "state": gen.get_state()}
+
+
+def restore_generator(gen, saved, reseed: int) -> None:
+    """Continue ``gen`` from ``generator_state``. A run folder does not depend on the device, so a fit stopped
+    on a GPU may resume on a CPU or the other way round; a state from another kind of device does not fit
+    (CUDA's is 16 bytes, the CPU's 5,056) and ``gen`` is seeded with ``reseed`` instead: the resumed fit is
+    then as good, not the same draw for draw."""
+    import torch
+
+    if isinstance(saved, dict) and saved.get("device") == gen.device.type:
+        gen.set_state(saved["state"])
+    elif torch.is_tensor(saved) and saved.numel() == gen.get_state().numel():  # a checkpoint of before
+        gen.set_state(saved)
+    else:
+        gen.manual_seed(int(reseed))
+
+
 def param_copy(module, prefix: str = "") -> dict:
     """Detached copies of ``module``'s parameters whose names start with ``prefix`` (a temporal anchor's
     reference, layout.Anchor.for_prefix)."""
     return {k: v.detach().clone() for k, v in module.named_parameters() if k.startswith(prefix)}
 
 
-def seed_everything(seed: int):
+@contextlib.contextmanager
+def seeded(seed: int, device=None):
+    """A block in which torch's global generator is seeded with ``seed``, restored after it: the CPU's, and
+    with a CUDA ``device`` that GPU's too (torch.pca_lowrank draws there). Model initialisation and
+    pca_lowrank draw from the global generator; seeded this way a fit depends on its seed alone and leaves the
+    caller's random streams as they were -- ``torch.manual_seed`` would also reseed every GPU for good."""
     import torch
 
-    torch.manual_seed(int(seed))
-    return np.random.default_rng(int(seed))
+    dev = torch.device("cpu" if device is None else device)
+    if dev.type == "cuda":
+        index = torch.cuda.current_device() if dev.index is None else dev.index
+        with torch.random.fork_rng(devices=[index], device_type="cuda"):
+            torch.default_generator.manual_seed(int(seed))
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(int(seed))
+            yield
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.default_generator.manual_seed(int(seed))
+            yield
 
 
 class Checkpoints:

@@ -103,7 +103,7 @@ import torch
 
 from . import graph as G
 from .base import (DEFAULT_THREADS, Checkpoints, Projector, Timer, amp_dtype, check_choice, check_steps_scale,
-                   cpu_state, param_copy, release_memory, resolve_device, scaled_steps, stack_rows, step_factor,
+                   cpu_state, param_copy, release_memory, resolve_device, scaled_steps, seeded, stack_rows, step_factor,
                    torch_threads)
 from .layout import Anchor, cross_prediction_weights, fit_decoder, fit_encoder, fit_joint, pca_init, procrustes, umap_layout
 from .losses import find_ab_params
@@ -279,8 +279,7 @@ class DVI(ParametricMixin, Projector):
 
     # ------------------------------------------------------------------------------------------------
     def _new_model(self, dim):
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
+        with seeded(self.seed):  # initialised on the CPU, then moved
             return VisModel(dim, self.hidden, fourier=self.decoder_fourier, fourier_scale=self.decoder_fourier_scale,
                             decoder_hidden=self._decoder_widths(dim))
 
@@ -294,8 +293,7 @@ class DVI(ParametricMixin, Projector):
     def _shrink_perturb(self, encoder, X, epoch, dim, dev):
         """θ ← s·θ + (1 − s)·θ_init (Ash & Adams 2020, "On warm-starting neural network training"), θ_init a
         fresh initialisation for this epoch, whitened for X like the warm encoder."""
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed + 7919 * int(epoch))
+        with seeded(self.seed + 7919 * int(epoch)):
             fresh = VisModel(dim, self.hidden).encoder.to(dev)
         fresh.rewhiten(X, white=encoder.white)  # the warm encoder's input directions, so the two mix
         s = float(self.encoder_shrink)

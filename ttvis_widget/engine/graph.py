@@ -250,9 +250,8 @@ class EdgeSampler:
 
         self.heads = torch.as_tensor(heads, device=device)
         self.tails = torch.as_tensor(tails, device=device)
-        w = torch.as_tensor(np.asarray(weights, np.float64), device=device)
-        self.cdf = torch.cumsum(w, 0)
-        self.cdf = self.cdf / self.cdf[-1]
+        c = np.cumsum(np.asarray(weights.cpu() if torch.is_tensor(weights) else weights, np.float64))
+        self.cdf = torch.as_tensor(c / c[-1], device=device)  # summed on the host: a GPU's scan is not ordered
         self.generator = generator
         self.device = device
         self.block = int(block)

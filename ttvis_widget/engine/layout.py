@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .base import seeded
 from .optim import adam, make_optimizer, scale_lr
 from .losses import EPS, prediction_kl
 from .models import STAT_ROWS, encode_all
@@ -62,9 +63,7 @@ def pca_init(X: torch.Tensor, scale: float = 10.0, seed: int = 0) -> torch.Tenso
     it was."""
     Xc = X - X.mean(0)
     q = min(6, Xc.shape[1])
-    cuda = Xc.device.type == "cuda"
-    with torch.random.fork_rng(devices=[Xc.device.index or 0] if cuda else [], device_type="cuda" if cuda else "cpu"):
-        torch.manual_seed(int(seed))
+    with seeded(seed, Xc.device):
         _, _, V = torch.pca_lowrank(Xc, q=q, center=False, niter=4)
     Y = Xc @ V[:, :2]
     return Y / Y.abs().max().clamp_min(1e-12) * scale
@@ -169,8 +168,9 @@ def _optimizer(optimizer, module, lr: float, muon_lr: float):
 def _sampler(n, weights, device):
     if weights is None:
         return None
-    cdf = torch.cumsum(torch.as_tensor(weights, dtype=torch.float64, device=device), 0)
-    return cdf / cdf[-1]
+    w = weights.detach().cpu() if torch.is_tensor(weights) else weights
+    cdf = np.cumsum(np.asarray(w, np.float64))  # summed on the host: a GPU's scan is not ordered
+    return torch.as_tensor(cdf / cdf[-1], device=device)
 
 
 def _draw(n, batch, cdf, generator, device):

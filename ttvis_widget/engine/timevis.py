@@ -86,7 +86,8 @@ import torch
 
 from . import graph as G
 from .base import (DEFAULT_THREADS, Checkpoints, Projector, Timer, amp_dtype, check_choice, check_steps_scale,
-                   cpu_state, release_memory, resolve_device, scaled_steps, stack_rows, step_factor, torch_threads)
+                   cpu_state, generator_state, release_memory, resolve_device, restore_generator, scaled_steps,
+                   seeded, stack_rows, step_factor, torch_threads)
 from .dvi import ParametricMixin
 from .layout import fit_decoder, fit_encoder, fit_joint, pca_init, umap_layout
 from .losses import find_ab_params, prediction_kl
@@ -224,6 +225,13 @@ class TimeVis(ParametricMixin, Projector):
         """base.step_factor for the complex's nodes per epoch."""
         return step_factor(self.steps_scale, cx.n_nodes / max(cx.n_epochs, 1))
 
+    @staticmethod
+    def _node_segments(model, cx, dev):
+        """Each node's segment of a segmented encoder (None: one encoder for all)."""
+        if not model.segmented:
+            return None
+        return model.encoder.epoch_segment.to(dev)[torch.from_numpy(cx.node_epoch()).to(dev)]
+
     def epoch_segments(self, n_epochs: int) -> np.ndarray:
         """Segment id of each of ``n_epochs`` fitted epochs: ``encoder_segments`` contiguous runs of (nearly)
         equal length, at most one per epoch."""
@@ -265,8 +273,7 @@ class TimeVis(ParametricMixin, Projector):
         h, t, w = cx.heads, cx.tails, cx.weights
         node_epoch = torch.from_numpy(cx.node_epoch()).to(dev)
         a, b = find_ab_params(self.spread, self.min_dist)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
+        with seeded(self.seed):  # initialised on the CPU, then moved
             model = VisModel(dynamics.dim, self.hidden, decoder_hidden=self.decoder_hidden, n_cond=E if self.decoder_epoch_dim > 0 else 0,
                              cond_dim=max(1, int(self.decoder_epoch_dim)), epoch_segment=self.epoch_segments(E),
                              fourier=self.decoder_fourier, fourier_scale=self.decoder_fourier_scale)
@@ -287,14 +294,14 @@ class TimeVis(ParametricMixin, Projector):
         if self.mode == "layout":
             return self._finish(model, eps, reps, dev, ck, timer, res, cx, on_epoch)
         with timer("train_s"):
-            start = _resume_training(ck, model, opt, gen)
+            start = _resume_training(ck, model, opt, gen, self.seed)
             sampler = G.EdgeSampler(h, t, w, device=dev, generator=gen)
 
             def on_block(step, optimizer):
                 if self.checkpoint_every and step % self.checkpoint_every < 20:
                     ck.save_torch("state/timevis_train", {
                         "model": cpu_state(model),
-                        "optimizer": optimizer.state_dict(), "generator": gen.get_state(), "step": step})
+                        "optimizer": optimizer.state_dict(), "generator": generator_state(gen), "step": step})
                     self._after_checkpoint(step)
 
             k = self._step_factor(cx)
@@ -310,7 +317,7 @@ class TimeVis(ParametricMixin, Projector):
                                   lambda_rec=self.lambda_rec, negative_sample_rate=self.negative_sample_rate,
                                   tol=self.tol, patience=self.patience, generator=gen, optimizer=opt,
                                   start_step=start, on_block=on_block, progress=bar, pred_loss=pred_loss,
-                                  cond=cond)
+                                  cond=cond, seg=self._node_segments(model, cx, dev))
             finally:
                 if bar is not None:
                     bar.close()
@@ -383,9 +390,7 @@ class TimeVis(ParametricMixin, Projector):
         if cx.n_nodes > E * n and self.border_fit_weight != 1.0:
             lw = torch.ones(cx.n_nodes, device=dev)
             lw[E * n:] = self.border_fit_weight
-        seg = None
-        if model.segmented:
-            seg = model.encoder.epoch_segment.to(dev)[torch.from_numpy(cx.node_epoch()).to(dev)]
+        seg = self._node_segments(model, cx, dev)
         res = self._fit_encoders(model, nodes, T, seg, lw, E * n, pipe, ck, amp, cx)
         release_memory()
         rdec = fit_decoder(model, nodes, steps=scaled_steps(self.decoder_steps, k), batch=self.decoder_batch,
@@ -456,14 +461,14 @@ class TimeVis(ParametricMixin, Projector):
         if st is not None:
             part.load_state_dict(st["part"])
             opt.load_state_dict(st["optimizer"])
-            gen.set_state(st["generator"])
             begin = int(st["step"])
+            restore_generator(gen, st["generator"], self.seed + 7919 * (k + 1) + begin)
         else:
             part.rewhiten(nodes[:n_samples], generator=gen)
 
         def save(step, optimizer, done=False):
             ck.save_torch(name, {"part": cpu_state(part),
-                                 "optimizer": optimizer.state_dict(), "generator": gen.get_state(), "step": step,
+                                 "optimizer": optimizer.state_dict(), "generator": generator_state(gen), "step": step,
                                  "done": done})
 
         def on_step(step, optimizer):
@@ -563,12 +568,12 @@ def _stacked_linear(mods):
         return torch.cat([m.weight for m in lins], 0).clone(), torch.stack([m.bias for m in lins]).clone()
 
 
-def _resume_training(ck, model, opt, gen) -> int:
+def _resume_training(ck, model, opt, gen, seed: int) -> int:
     """Restore model, optimizer and generator from ``state/timevis_train`` if present; the step to resume at."""
     if not ck.has("state/timevis_train"):
         return 0
     st = ck.load_torch("state/timevis_train")
     model.load_state_dict(st["model"])
     opt.load_state_dict(st["optimizer"])
-    gen.set_state(st["generator"])
+    restore_generator(gen, st["generator"], seed + int(st["step"]))
     return int(st["step"])

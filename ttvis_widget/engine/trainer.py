@@ -19,14 +19,15 @@ def train_edges(model, X: torch.Tensor, sampler, *, a: float, b: float, max_step
                 negative_sample_rate: int = 5, extra_loss=None, check_every: int = 20, tol: float = 2e-3,
                 patience: int = 2, generator: torch.Generator | None = None, optimizer=None, start_step: int = 0,
                 on_block=None, progress=None, head=None, lambda_pred: float = 0.0, target_logp=None,
-                denormalize=None, pred_loss=None, cond=None) -> dict:
+                denormalize=None, pred_loss=None, cond=None, seg=None) -> dict:
     """Train ``model`` (VisModel) on nodes ``X`` (already normalised) and edges from ``sampler``.
 
     ``extra_loss()`` -> tensor added each step (DVI's temporal term). With ``head`` (torch module on raw
     representations), ``lambda_pred`` > 0 and ``target_logp`` (log-softmax of the head on every node), the
     loss also has λ_pred·KL(p(h) ‖ p(ĥ)) on the reconstructed head endpoints: the decoder must keep the
     subject model's prediction (what PPR measures and what territories show; Trustvis-style semantics).
-    ``cond``: per-node condition ids of a conditioned decoder (models.Decoder). ``on_block(step, optimizer)`` is called
+    ``cond``: per-node condition ids of a conditioned decoder (models.Decoder); ``seg``: per-node segment ids of
+    a segmented encoder (models.SegmentedEncoder). ``on_block(step, optimizer)`` is called
     after every block (checkpointing). Returns {"steps", "loss", "umap", "recon", "stopped_early"}.
     """
     opt = optimizer or adam(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -40,7 +41,7 @@ def train_edges(model, X: torch.Tensor, sampler, *, a: float, b: float, max_step
         h, t = sampler.sample(batch)
         xh, xt = X[h], X[t]
         x = torch.cat([xh, xt], 0)
-        y = model.encoder(x)
+        y = model.encode_normalized(x, None if seg is None else torch.cat([seg[h], seg[t]]))
         lu = umap_ce(y[:batch], y[batch:], a, b, negative_sample_rate, generator)
         xr = model.decoder(y[:batch], None if cond is None else cond[h])  # reconstruct the head endpoints (tails are heads of other edges)
         lr_ = reconstruction(xh, xr)
