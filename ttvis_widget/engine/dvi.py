@@ -14,7 +14,8 @@ Fashion-MNIST demo where umap-learn reaches 0.30):
    at first, so at 0.1 the warm start was largely shaken apart; on the demo, 10 epochs, mean NN@15 0.277 ->
    0.286 (0.05/1000: 0.286; 0.03/600: 0.283; 0.02/800: 0.283), last-epoch PPR unchanged within its
    run-to-run spread (0.962-0.969 over three runs; those runs also drew from torch's global random stream,
-   which fits no longer do: two fits with one seed now give the same model, bit for bit, on the demo);
+   which fits no longer do: two fits with one seed now give the same model, bit for bit, on the demo on a
+   CPU);
 2. the encoder (whitened input, see models.py) regressed on those positions, + λ2·ν_t·‖θ_f − θ_f,t−1‖². Its
    start is "shrink and perturb" (Ash & Adams 2020): θ_f ← s·θ_f,t−1 + (1 − s)·θ_init with ``encoder_shrink``
    s, default 0: a fresh initialisation each epoch, held near the previous encoder by the drift term alone.
