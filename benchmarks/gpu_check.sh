@@ -6,6 +6,8 @@
 #   bash benchmarks/gpu_check.sh large [OUTDIR]  # there: record 60k x 512 (3 epochs), fit DVI + TimeVis + UMAP
 #   bash benchmarks/gpu_check.sh demo [OUTDIR]   # there: record the 12k x 128 demo (10 epochs), the same fits
 #   bash benchmarks/gpu_check.sh cuda [OUTDIR]   # there: a 3-epoch DVI and TimeVis on digits (a smoke test)
+#   bash benchmarks/gpu_check.sh tests [OUTDIR]  # there: the engine's unit tests, which then run on CUDA
+#                                                #   ("auto"); the few that assume a CPU say device="cpu"
 #
 # "prepare" downloads the pure-Python wheels of umap-learn and pynndescent (numba, scikit-learn, scipy and
 # tqdm are in the GPU image) into .whl/ and copies the Fashion-MNIST IDX files into .fashion/; both are
@@ -74,5 +76,8 @@ for method in ("dvi", "timevis"):
           f"{all(np.isfinite(run.embedding(x)).all() for x in dyn.epochs)}, PPR {ppr:.3f}, territory {terr is not None}")
 EOF
     ;;
-  *) echo "usage: $0 prepare | large | demo | cuda [OUTDIR]" >&2; exit 2 ;;
+  tests)
+    "$PY" -m pytest -q -p no:cacheprovider tests/test_engine.py tests/test_engine_parts.py tests/test_engine_seed.py \
+      tests/test_engine_pipeline.py tests/test_metrics.py 2>&1 | tee "$out/pytest_engine.txt" ;;
+  *) echo "usage: $0 prepare | large | demo | cuda | tests [OUTDIR]" >&2; exit 2 ;;
 esac
