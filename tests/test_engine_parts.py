@@ -254,6 +254,29 @@ def test_exact_knn_in_blocks_equals_one_block_and_blocks_fit_the_budget():
     assert block_rows(12_000) < 2048 and block_rows(10**8) == 64
 
 
+def test_exact_knn_multiplies_at_full_float32_whatever_the_caller_set(monkeypatch):
+    """With ``set_float32_matmul_precision("high")`` a GPU would rank distances in TF32: the kNN blocks run at
+    "highest", and the caller's setting is back afterwards."""
+    import torch
+
+    import ttvis_widget.engine.graph as graph_mod
+
+    seen = []
+    orig = graph_mod._knn_blocks
+    monkeypatch.setattr(graph_mod, "_knn_blocks",
+                        lambda *a: seen.append(torch.get_float32_matmul_precision()) or orig(*a))
+    X = np.random.default_rng(2).normal(size=(200, 6)).astype(np.float32)
+    ref = knn_exact(X, 5)[0]
+    prev = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high")
+    try:
+        np.testing.assert_array_equal(knn_exact(X, 5)[0], ref)
+        assert torch.get_float32_matmul_precision() == "high"
+    finally:
+        torch.set_float32_matmul_precision(prev)
+    assert seen == ["highest", "highest"]
+
+
 def test_exact_knn_limit_is_larger_on_a_gpu_and_an_explicit_one_wins():
     """knn is exact up to 20k rows on the host (pynndescent above), 200k on CUDA, where it needs no JIT and
     the matrix products are cheap; an explicit ``exact_max`` overrides both."""

@@ -287,3 +287,19 @@ def test_heads_stay_loaded_for_a_few_epochs_only(digits_path):
     assert dyn.head(dyn.epochs[0]) is not first  # loaded again, the same weights
     X = dyn.representation(dyn.epochs[0])
     np.testing.assert_array_equal(dyn.head(dyn.epochs[0])(X), first(X))
+
+
+def test_callable_head_as_a_module_keeps_gradients_and_devices():
+    """A user's callable head (here a bound ``nn.Linear.forward``) used by a fit: its logits are fn(h), come
+    back on h's device, and gradients flow to h (the decoder's prediction term needs them)."""
+    import torch
+
+    from ttvis_widget.store import CallableHead
+
+    lin = torch.nn.Linear(6, 3)
+    mod = CallableHead(lin.forward, dim=6, n_classes=3).torch_module("cpu")
+    h = torch.randn(5, 6, requires_grad=True)
+    out = mod(h)
+    assert out.device == h.device and torch.allclose(out, lin(h))
+    out.sum().backward()
+    assert h.grad is not None and torch.allclose(h.grad, lin.weight.sum(0).expand(5, 6))

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import scipy.sparse as sp
@@ -57,24 +58,46 @@ def knn_exact(X, k: int, Y=None, device: str = "cpu", chunk: int | None = None, 
     # on the host the blocks go straight into numpy; on a device they stay there until one transfer at the end
     idx_out = np.empty((len(Xt), k_eff), np.int64) if on_host else torch.empty((len(Xt), k_eff), dtype=torch.int64, device=Xt.device)
     d_out = np.empty((len(Xt), k_eff), np.float32) if on_host else torch.empty((len(Xt), k_eff), device=Xt.device)
-    for s in range(0, len(Xt), chunk):
-        xb = Xt[s:s + chunk]
-        # ranking needs only |y|^2 - 2 x.y (one fused addmm); |x|^2 is added to the k kept values
-        d2 = torch.addmm(yy[None, :], xb, Yt.T, beta=1.0, alpha=-2.0)
-        if Y is None:  # make the point itself come first even with round-off
-            r = torch.arange(len(xb), device=device)
-            d2[r, r + s] = -float("inf")
-        vals, idx = torch.topk(d2, k_eff, dim=1, largest=False)
-        d = (vals + (xb * xb).sum(1, keepdim=True)).clamp_min(0).sqrt()
-        if Y is None:
-            d[:, 0] = 0.0
-        idx_out[s:s + chunk] = idx.numpy() if on_host else idx
-        d_out[s:s + chunk] = d.numpy() if on_host else d
+    with full_float32():
+        _knn_blocks(Xt, Yt, yy, Y is None, k_eff, chunk, idx_out, d_out, on_host)
     if not on_host:
         idx_out, d_out = idx_out.cpu().numpy(), d_out.cpu().numpy()
     if Y is None and exclude_self:
         return idx_out[:, 1:], d_out[:, 1:]
     return idx_out, d_out
+
+
+@contextmanager
+def full_float32():
+    """float32 matrix products at full precision in the block, whatever the caller chose: with
+    ``torch.set_float32_matmul_precision("high")`` a GPU multiplies in TF32 (10-bit mantissas), and the close
+    distances that a kNN ranks would tie or swap."""
+    import torch
+
+    prev = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(prev)
+
+
+def _knn_blocks(Xt, Yt, yy, self_first: bool, k_eff: int, chunk: int, idx_out, d_out, on_host: bool) -> None:
+    import torch
+
+    for s in range(0, len(Xt), chunk):
+        xb = Xt[s:s + chunk]
+        # ranking needs only |y|^2 - 2 x.y (one fused addmm); |x|^2 is added to the k kept values
+        d2 = torch.addmm(yy[None, :], xb, Yt.T, beta=1.0, alpha=-2.0)
+        if self_first:  # make the point itself come first even with round-off
+            r = torch.arange(len(xb), device=xb.device)
+            d2[r, r + s] = -float("inf")
+        vals, idx = torch.topk(d2, k_eff, dim=1, largest=False)
+        d = (vals + (xb * xb).sum(1, keepdim=True)).clamp_min(0).sqrt()
+        if self_first:
+            d[:, 0] = 0.0
+        idx_out[s:s + chunk] = idx.numpy() if on_host else idx
+        d_out[s:s + chunk] = d.numpy() if on_host else d
 
 
 _NND_WARM = False

@@ -164,13 +164,20 @@ class CallableHead(Head):
         self.source = source
 
     def torch_module(self, device="cpu"):
+        """``fn`` as a module for tensors on ``device``: they go to where ``fn`` computes (the device of its
+        module's parameters, e.g. ``model.prediction``'s model; else the CPU) and its logits come back, so a
+        fit on a GPU can use a head that lives on the CPU (gradients flow through both moves)."""
+        import torch
         from torch import nn
 
         fn = self.fn
+        owner = getattr(fn, "__self__", fn)
+        home = next((p.device for p in owner.parameters()), torch.device("cpu")) \
+            if isinstance(owner, nn.Module) else torch.device("cpu")
 
         class _Wrap(nn.Module):
             def forward(self, h):
-                return fn(h)
+                return torch.as_tensor(fn(h.to(home))).to(h.device)
 
         return _Wrap()
 
