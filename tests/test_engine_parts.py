@@ -598,3 +598,22 @@ def test_timevis_prediction_loss_with_linear_heads_equals_the_per_epoch_form(mon
     two_layer = MLPHead([rng.normal(size=(7, D)), rng.normal(size=(C, 7))], [rng.normal(size=7), rng.normal(size=C)])
     assert stack([h.torch_module("cpu") for h in heads]) is not None
     assert stack([two_layer.torch_module("cpu")] * 2) is None  # MLP heads: per-epoch form
+
+
+def test_fixed_step_counts_warn_when_each_node_gets_far_fewer_updates():
+    """The step counts were tuned on the demo's 13.2k nodes per epoch; at twice that or more a fixed
+    ``steps_scale`` leaves each node under half its updates, and the fit says so (and what to pass)."""
+    import warnings
+
+    from ttvis_widget.engine.base import REFERENCE_NODES, step_factor
+
+    def warned(scale, n):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            step_factor(scale, n)
+        return [str(x.message) for x in w]
+
+    msg = warned(1.0, 5 * REFERENCE_NODES)
+    assert len(msg) == 1 and "5x fewer updates" in msg[0] and "steps_scale='auto'" in msg[0]
+    assert warned(1.0, REFERENCE_NODES) == [] and warned(3, 5 * REFERENCE_NODES) == []
+    assert warned("auto", 5 * REFERENCE_NODES) == [] and step_factor("auto", 5 * REFERENCE_NODES) == 5.0
