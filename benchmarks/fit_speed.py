@@ -165,7 +165,8 @@ def one(args) -> dict:
     # each epoch's own graph + training time where a method times its epochs apart (DVI, the UMAPs): the first
     # one carries the start-up (a GPU's context and kernels), the later ones are the warm figure
     per_epoch = [float(i.get("graph_s", 0.0)) + float(i.get("train_s", 0.0))
-                 for i in t.get("epochs", {}).values() if isinstance(i, dict) and "train_s" in i]
+                 for i in t.get("epochs", {}).values()
+                 if isinstance(i, dict) and "train_s" in i and not i.get("shared")]  # TimeVis: one fit for all
     return {"method": args.one, "device": run.manifest.get("device"), "epoch_s": per_epoch, "epochs": len(eps), "n": dyn.n_samples, "dim": dyn.dim, "wall_s": wall,
             "jit_s": jit, "graph_s": float(t.get("graph_s", 0.0)), "s_per_epoch": (wall - jit) / len(eps),
             "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -340,7 +340,9 @@ class TimeVis(ParametricMixin, Projector):
                 ck.save_npz(f"borders/epoch_{e}", {"points": B})
             emb = encode_numpy(model, X, dev, seg=int(segs[i]) if model.segmented else None)
             ck.save_embedding(e, emb)
-            info = {"train_s": per, "steps": res["steps"], "loss": res["loss"], "n_borders": int(len(B))}
+            # one fit for all epochs: an epoch's time is its share of the whole ("shared")
+            info = {"train_s": per, "shared": True, "steps": res["steps"], "loss": res["loss"],
+                    "n_borders": int(len(B))}
             self.timings_["epochs"][str(e)] = info
             if on_epoch is not None:
                 on_epoch(e, emb, info)
