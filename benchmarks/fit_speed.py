@@ -230,8 +230,9 @@ def main(argv=None) -> int:
               f"{ratio:>8}{f(r['project_10k_ms'], '{:.1f}'):>11}{f(r['territory_512_s'], '{:.2f}'):>10}")
     for r in rows:
         if r.get("epoch_s"):
+            warm = f" (after the first: {np.mean(r['epoch_s'][1:]):.2f})" if len(r["epoch_s"]) > 1 else ""
             print(f"  {r['method']} on {r.get('device') or 'cpu'}: graph + training per epoch (s) "
-                  + " ".join(f"{v:.2f}" for v in r["epoch_s"]))
+                  + " ".join(f"{v:.2f}" for v in r["epoch_s"]) + warm)
     for r in rows:
         if r["graph_mb"]:
             print(f"  {r['method']}: one epoch's representations {r['reps_mb']:.1f} MB + graph {r['graph_mb']:.1f} MB")
