@@ -303,3 +303,22 @@ def test_callable_head_as_a_module_keeps_gradients_and_devices():
     assert out.device == h.device and torch.allclose(out, lin(h))
     out.sum().backward()
     assert h.grad is not None and torch.allclose(h.grad, lin.weight.sum(0).expand(5, 6))
+
+
+def test_representations_in_memory_stay_for_a_few_epochs_memory_maps_for_all(digits_path):
+    """Representations joined in memory (the original layout's train + test files, or converted arrays) are
+    kept for the last few epochs only; memory-mapped ones cost nothing and all stay."""
+    from ttvis_widget.store import dynamics as dyn_mod
+
+    n_ep = dyn_mod.REP_CACHE_EPOCHS + 3
+    rng = np.random.default_rng(0)
+    reps = {e: rng.normal(size=(30, 4)) for e in range(1, n_ep + 1)}  # float64: converted, so held in memory
+    dyn = ArrayDynamics(reps, labels=rng.integers(0, 3, 30))
+    for e in dyn.epochs:
+        dyn.representation(e)
+    assert list(dyn._rep_cache) == dyn.epochs[-dyn_mod.REP_CACHE_EPOCHS:]
+    np.testing.assert_array_equal(dyn.representation(1), reps[1].astype(np.float32))  # loaded again
+    mapped = ttvis_widget.load(digits_path)
+    for e in mapped.epochs:
+        assert isinstance(mapped.representation(e), np.memmap)
+    assert list(mapped._rep_cache) == mapped.epochs and len(mapped.epochs) > dyn_mod.REP_CACHE_EPOCHS

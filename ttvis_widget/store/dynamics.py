@@ -29,6 +29,9 @@ from ..errors import TrainingDynamicsError
 #: epochs whose prediction heads stay loaded. A head of the original tool's layout is the whole subject model
 #: (and, once asked for on a GPU, a copy of it there), so a fit over hundreds of epochs must not keep them all.
 HEAD_CACHE_EPOCHS = 4
+#: epochs whose representations stay in memory when they are not memory maps (the original tool's layout with
+#: train and test files, joined per epoch: 123 MB an epoch at 60k x 512)
+REP_CACHE_EPOCHS = 4
 
 OUTPUT_DIRNAME = "ttvis_cache"
 
@@ -196,12 +199,17 @@ class TrainingDynamics:
 
     def representation(self, epoch: int) -> np.ndarray:
         e = self._epoch_check(epoch)
-        if e not in self._rep_cache:
+        if e in self._rep_cache:
+            self._rep_cache[e] = self._rep_cache.pop(e)  # most recently used last
+        else:
             arr, path = self._load_representation(e)
             arr = check_matrix(arr, path, f"representation of epoch {e}", n_rows=self.n_samples, n_cols=self._dim)
             if self._dim is None:
                 self._dim = int(arr.shape[1])
             self._rep_cache[e] = arr
+            held = [k for k, v in self._rep_cache.items() if not isinstance(v, np.memmap)]
+            for k in held[:max(0, len(held) - REP_CACHE_EPOCHS)]:  # memory maps cost nothing to keep
+                del self._rep_cache[k]
         return self._rep_cache[e]
 
     def prediction(self, epoch: int) -> np.ndarray | None:
