@@ -257,6 +257,16 @@ def neighbour_preserving_rate(idx_a: np.ndarray, idx_b: np.ndarray) -> np.ndarra
     return out
 
 
+def weight_cdf(weights, device="cpu"):
+    """The normalised cumulative sum of ``weights`` (numpy or torch) as a float64 tensor on ``device``, summed
+    on the host: a GPU's float scan adds in no fixed order, so its draws would differ from run to run."""
+    import torch
+
+    w = weights.detach().cpu() if torch.is_tensor(weights) else weights
+    c = np.cumsum(np.asarray(w, np.float64))
+    return torch.as_tensor(c / c[-1], device=device)
+
+
 class EdgeSampler:
     """Draw edges with replacement, with probability ∝ weight (seedable).
 
@@ -273,8 +283,7 @@ class EdgeSampler:
 
         self.heads = torch.as_tensor(heads, device=device)
         self.tails = torch.as_tensor(tails, device=device)
-        c = np.cumsum(np.asarray(weights.cpu() if torch.is_tensor(weights) else weights, np.float64))
-        self.cdf = torch.as_tensor(c / c[-1], device=device)  # summed on the host: a GPU's scan is not ordered
+        self.cdf = weight_cdf(weights, device)
         self.generator = generator
         self.device = device
         self.block = int(block)

@@ -168,9 +168,9 @@ def _optimizer(optimizer, module, lr: float, muon_lr: float):
 def _sampler(n, weights, device):
     if weights is None:
         return None
-    w = weights.detach().cpu() if torch.is_tensor(weights) else weights
-    cdf = np.cumsum(np.asarray(w, np.float64))  # summed on the host: a GPU's scan is not ordered
-    return torch.as_tensor(cdf / cdf[-1], device=device)
+    from .graph import weight_cdf
+
+    return weight_cdf(weights, device)
 
 
 def _draw(n, batch, cdf, generator, device):

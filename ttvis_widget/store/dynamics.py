@@ -36,6 +36,19 @@ REP_CACHE_EPOCHS = 4
 OUTPUT_DIRNAME = "ttvis_cache"
 
 
+def _lru(cache: dict, key, load, limit: int, held=lambda value: True):
+    """``cache[key]``, loaded with ``load(key)`` when missing; the dict keeps its least recently used entries
+    first, and of the entries for which ``held(value)`` only the last ``limit`` stay."""
+    if key in cache:
+        cache[key] = cache.pop(key)
+        return cache[key]
+    cache[key] = value = load(key)
+    counted = [k for k, v in cache.items() if held(v)]
+    for k in counted[:max(0, len(counted) - limit)]:
+        del cache[k]
+    return value
+
+
 def check_matrix(arr, path, what: str, n_rows: int | None = None, n_cols: int | None = None,
                  check_finite: bool = True) -> np.ndarray:
     """Validate a 2-D float array read from ``path``; return it as float32 (no copy when already float32)."""
@@ -199,18 +212,16 @@ class TrainingDynamics:
 
     def representation(self, epoch: int) -> np.ndarray:
         e = self._epoch_check(epoch)
-        if e in self._rep_cache:
-            self._rep_cache[e] = self._rep_cache.pop(e)  # most recently used last
-        else:
-            arr, path = self._load_representation(e)
-            arr = check_matrix(arr, path, f"representation of epoch {e}", n_rows=self.n_samples, n_cols=self._dim)
-            if self._dim is None:
-                self._dim = int(arr.shape[1])
-            self._rep_cache[e] = arr
-            held = [k for k, v in self._rep_cache.items() if not isinstance(v, np.memmap)]
-            for k in held[:max(0, len(held) - REP_CACHE_EPOCHS)]:  # memory maps cost nothing to keep
-                del self._rep_cache[k]
-        return self._rep_cache[e]
+        # memory maps cost nothing to keep; arrays held in memory stay for the last few epochs
+        return _lru(self._rep_cache, e, self._checked_representation, REP_CACHE_EPOCHS,
+                    held=lambda v: not isinstance(v, np.memmap))
+
+    def _checked_representation(self, e: int) -> np.ndarray:
+        arr, path = self._load_representation(e)
+        arr = check_matrix(arr, path, f"representation of epoch {e}", n_rows=self.n_samples, n_cols=self._dim)
+        if self._dim is None:
+            self._dim = int(arr.shape[1])
+        return arr
 
     def prediction(self, epoch: int) -> np.ndarray | None:
         """Raw logits [N, C] (recorded, or computed with the head), or None."""
@@ -245,14 +256,7 @@ class TrainingDynamics:
         return (ez.max(1) / ez.sum(1)).astype(np.float32)
 
     def head(self, epoch: int):
-        e = self._epoch_check(epoch)
-        if e in self._head_cache:
-            self._head_cache[e] = self._head_cache.pop(e)  # most recently used last
-        else:
-            self._head_cache[e] = self._load_head(e)
-            while len(self._head_cache) > HEAD_CACHE_EPOCHS:  # least recently used first
-                self._head_cache.pop(next(iter(self._head_cache)))
-        return self._head_cache[e]
+        return _lru(self._head_cache, self._epoch_check(epoch), self._load_head, HEAD_CACHE_EPOCHS)
 
     @property
     def has_head(self) -> bool:
