@@ -1,6 +1,7 @@
 // Controls: header (dataset, N, epochs, status), time bar (step, play/pause, slider with continuous scrubbing,
 // speed), toolbar (colour by, territory, point size, marks, filters, lasso, find, fit, selection).
 import { h } from "./dom.js";
+import { MARK } from "./flags.js";
 
 const SPEEDS = [0.25, 0.5, 1, 2, 4, 8, 16, 32];
 
@@ -98,6 +99,6 @@ export class Controls {
   }
 
   get marks() {
-    return (this.markErrors.checked ? 1 : 0) | (this.markFlips.checked ? 2 : 0);
+    return (this.markErrors.checked ? MARK.ERRORS : 0) | (this.markFlips.checked ? MARK.FLIPS : 0);
   }
 }
