@@ -79,7 +79,10 @@ export class Controls {
   }
 
   sync(s) {
-    if (document.activeElement !== this.slider || !s.scrubbing) this.slider.value = String(s.t);
+    // the focused element as seen from the slider's own tree: in a shadow root (marimo) document.activeElement
+    // is the shadow host, never the slider
+    const active = this.slider.getRootNode().activeElement ?? document.activeElement;
+    if (active !== this.slider || !s.scrubbing) this.slider.value = String(s.t);
     this.epochLabel.textContent = `epoch ${s.epoch}` + (Math.abs(s.t - Math.round(s.t)) > 1e-3 ? ` (t = ${s.t.toFixed(2)})` : "");
     this.play.textContent = s.playing ? "❚❚" : "▶";
     this.play.classList.toggle("ttvis-playing", s.playing);

@@ -13,7 +13,7 @@ import { legendPanel } from "./panels/legend.js";
 import { Picker } from "./picking.js";
 import { createContext, Renderer } from "./renderer.js";
 import { observeSize } from "./resize.js";
-import { injectStyles } from "./styles.js";
+import { styleElement } from "./styles.js";
 import { ModelSync } from "./sync.js";
 import { TerritoryLoader } from "./territories.js";
 import { Timeline } from "./timeline.js";
@@ -58,8 +58,7 @@ export class TimeTravelView {
   }
 
   buildDom(el) {
-    injectStyles(el.ownerDocument);
-    this.root = h("div", { class: "ttvis-root" });
+    this.root = h("div", { class: "ttvis-root" }, styleElement());
     this.stage = h("div", { class: "ttvis-stage" });
     this.canvas = h("canvas", { class: "ttvis-canvas", tabindex: "0" });
     this.overlay = h("canvas", { class: "ttvis-overlay" });
