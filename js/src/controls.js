@@ -1,6 +1,7 @@
 // Controls: header (dataset, N, epochs, status), time bar (step, play/pause, slider with continuous scrubbing,
 // speed), toolbar (colour by, territory, point size, marks, filters, lasso, find, fit, selection).
 import { h } from "./dom.js";
+import { MARK } from "./flags.js";
 
 const SPEEDS = [0.25, 0.5, 1, 2, 4, 8, 16, 32];
 
@@ -78,7 +79,10 @@ export class Controls {
   }
 
   sync(s) {
-    if (document.activeElement !== this.slider || !s.scrubbing) this.slider.value = String(s.t);
+    // the focused element as seen from the slider's own tree: in a shadow root (marimo) document.activeElement
+    // is the shadow host, never the slider
+    const active = this.slider.getRootNode().activeElement ?? document.activeElement;
+    if (active !== this.slider || !s.scrubbing) this.slider.value = String(s.t);
     this.epochLabel.textContent = `epoch ${s.epoch}` + (Math.abs(s.t - Math.round(s.t)) > 1e-3 ? ` (t = ${s.t.toFixed(2)})` : "");
     this.play.textContent = s.playing ? "❚❚" : "▶";
     this.play.classList.toggle("ttvis-playing", s.playing);
@@ -98,6 +102,6 @@ export class Controls {
   }
 
   get marks() {
-    return (this.markErrors.checked ? 1 : 0) | (this.markFlips.checked ? 2 : 0);
+    return (this.markErrors.checked ? MARK.ERRORS : 0) | (this.markFlips.checked ? MARK.FLIPS : 0);
   }
 }

@@ -1,3 +1,4 @@
+// DOM helpers: a tiny element builder and colour parsing.
 /** Tiny element builder: h("div", {class: "x", onclick: fn}, child, "text"). */
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);

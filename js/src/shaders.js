@@ -1,5 +1,7 @@
 // GLSL ES 3.00 sources. Points read their quantized positions for epochs e0 and e1 from one RG16UI
 // 2D-array texture (layer = epoch, texel = sample) and mix them with the fractional time.
+// The flag and mark bits come from flags.js (one definition for the CPU and the GPU).
+import { FLAG_GLSL } from "./flags.js";
 
 export const POINT_VS = `#version 300 es
 precision highp float;
@@ -21,7 +23,7 @@ uniform int u_colorBy;      // 0 label, 1 prediction
 uniform int u_hasSel;
 uniform int u_hovered;
 uniform int u_pass;         // 0 all, 1 selected overlay, 2 hovered overlay
-uniform int u_marks;        // bit0 errors, bit1 flips
+uniform int u_marks;        // MARK bits (flags.js)
 uniform int u_nColors;
 in uvec4 a_meta;            // label, prediction, previous prediction, flags | confidence << 8
 out vec4 v_color;
@@ -30,11 +32,7 @@ flat out int v_flip;
 out float v_aa;
 out float v_dim;
 
-const uint HIDDEN = 1u;
-const uint SELECTED = 2u;
-const uint WRONG = 4u;
-const uint FLIP = 8u;
-const uint NOCONF = 16u;
+${FLAG_GLSL}
 
 vec3 classColor(uint c) {
   if (c >= uint(u_nColors)) return vec3(0.55);
@@ -58,8 +56,8 @@ void main() {
   v_dim = (u_hasSel == 1 && !sel && u_pass == 0) ? 0.22 : 1.0;
   alpha *= v_dim;
   float size = u_size;
-  v_ring = ((u_marks & 1) != 0 && (flags & WRONG) != 0u) ? 1 : 0;
-  v_flip = ((u_marks & 2) != 0 && (flags & FLIP) != 0u) ? 1 : 0;
+  v_ring = ((u_marks & MARK_ERRORS) != 0 && (flags & WRONG) != 0u) ? 1 : 0;
+  v_flip = ((u_marks & MARK_FLIPS) != 0 && (flags & FLIP) != 0u) ? 1 : 0;
   if (u_pass == 1) { size = u_size + 3.0 * u_dpr; v_ring = 2; alpha = max(alpha, 0.9); }
   if (u_pass == 2) { size = u_size * 1.8 + 4.0 * u_dpr; v_ring = 2; alpha = 1.0; }
   gl_PointSize = size;

@@ -1,10 +1,24 @@
-// Scoped styles (injected once per document; every rule is under .ttvis-root).
+// The widget's stylesheet and its delivery. Every rule is under .ttvis-root and sets what it relies on
+// (display, sizes, box-sizing, fonts, colours), so the host's own stylesheet (JupyterLab, Notebook 7,
+// VS Code, marimo's Tailwind reset) changes nothing we need. Each view carries its own <style> element
+// (styleElement) inside its root: it applies wherever the view is mounted, in the document or in a
+// shadow root (marimo renders widgets in one; a style in document.head never reaches it), whether or not
+// the element is attached yet when anywidget calls render.
+import { h } from "./dom.js";
+
 export const CSS = `
-.ttvis-root { font: 12px/1.35 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; background: #fff;
-  border: 1px solid #ddd; border-radius: 4px; padding: 6px; box-sizing: border-box; max-width: 100%; }
+.ttvis-root { display: block; position: relative; width: 100%; max-width: 100%; min-width: 0; margin: 0;
+  font: 12px/1.35 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+  color: #222; background: #fff; text-align: left; letter-spacing: normal; text-transform: none; white-space: normal;
+  border: 1px solid #ddd; border-radius: 4px; padding: 6px; box-sizing: border-box; }
 .ttvis-root * { box-sizing: border-box; }
-.ttvis-root button, .ttvis-root select, .ttvis-root input { font: inherit; }
-.ttvis-root button { border: 1px solid #bbb; background: #f7f7f7; border-radius: 3px; padding: 2px 7px; cursor: pointer; color: #222; }
+.ttvis-root button, .ttvis-root select, .ttvis-root input { font: inherit; color: #222; margin: 0; line-height: normal;
+  text-transform: none; letter-spacing: normal; vertical-align: middle; }
+.ttvis-root select, .ttvis-root input[type="number"] { border: 1px solid #bbb; border-radius: 3px; background: #fff;
+  padding: 1px 3px; height: auto; }
+.ttvis-root input[type="checkbox"] { width: auto; height: auto; }
+.ttvis-root button { border: 1px solid #bbb; background: #f7f7f7; border-radius: 3px; padding: 2px 7px; cursor: pointer;
+  color: #222; height: auto; min-height: 22px; box-shadow: none; }
 .ttvis-root button:hover { background: #eee; }
 .ttvis-root button.ttvis-active { background: #333; color: #fff; border-color: #333; }
 .ttvis-header { display: flex; gap: 10px; align-items: baseline; flex-wrap: wrap; padding: 0 2px 6px; }
@@ -25,7 +39,9 @@ export const CSS = `
 .ttvis-tooltip .ttvis-tip-text { max-height: 90px; overflow: hidden; margin-bottom: 3px; white-space: pre-wrap; }
 .ttvis-tooltip .ttvis-tip-row { white-space: nowrap; }
 .ttvis-tooltip .ttvis-wrong { color: #b00; font-weight: 600; }
-.ttvis-side { flex: 0 0 150px; max-height: 480px; overflow: auto; }
+.ttvis-side { flex: 0 0 150px; max-height: 480px; overflow: auto; display: flex; flex-direction: column; gap: 6px; }
+.ttvis-bottom { display: none; }
+.ttvis-bottom.ttvis-has-panels { display: flex; gap: 8px; flex-wrap: wrap; align-items: flex-start; padding-top: 6px; }
 .ttvis-legend-title { font-weight: 600; margin-bottom: 3px; }
 .ttvis-legend-item { display: flex; align-items: center; gap: 5px; cursor: pointer; padding: 1px 2px; border-radius: 2px; user-select: none; }
 .ttvis-legend-item:hover { background: #f0f0f0; }
@@ -35,7 +51,7 @@ export const CSS = `
 .ttvis-legend-name { flex: 1 1 auto; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .ttvis-legend-count { color: #888; font-variant-numeric: tabular-nums; }
 .ttvis-legend-all { margin-top: 4px; }
-.ttvis-legend-note { color: #777; margin-top: 6px; font-size: 11px; }
+.ttvis-legend-note { color: #777; font-size: 11px; }
 .ttvis-timebar { display: flex; gap: 6px; align-items: center; padding-top: 6px; }
 .ttvis-slider { flex: 1 1 auto; min-width: 80px; }
 .ttvis-epoch { min-width: 120px; font-variant-numeric: tabular-nums; }
@@ -47,12 +63,7 @@ export const CSS = `
 .ttvis-selection-info { color: #333; font-weight: 600; }
 `;
 
-export function injectStyles(doc = document) {
-  let style = doc.getElementById("ttvis-widget-styles");
-  if (!style) {
-    style = doc.createElement("style");
-    style.id = "ttvis-widget-styles";
-    doc.head.append(style);
-  }
-  if (style.textContent !== CSS) style.textContent = CSS;
+/** A <style> element holding CSS, to mount inside the view's root. */
+export function styleElement() {
+  return h("style", { class: "ttvis-styles" }, CSS);
 }

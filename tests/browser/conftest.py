@@ -27,7 +27,9 @@ def _screenshot_on_failure(request):
         for name, page in list(OPEN_PAGES.items()):
             try:
                 slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
-                harness.save_artifact(f"failure-{slug}-{name}.png", page.screenshot(full_page=True))
+                # full page unless the page ran away in height (chromium aborts on a 30-million-px bitmap)
+                tall = page.evaluate("() => document.documentElement.scrollHeight") > 20_000
+                harness.save_artifact(f"failure-{slug}-{name}.png", page.screenshot(full_page=not tall))
             except Exception:
                 pass
 
@@ -74,6 +76,13 @@ def notebook_server():
     s = _server("notebook")
     yield s
     s.stop()
+
+
+@pytest.fixture(scope="package")
+def digits_dir(tmp_path_factory):
+    """Where the browser tests' digits run lives: the first notebook or app to run records it
+    (make_digits_dynamics) and fits it; the others reuse the recording and the run cache."""
+    return tmp_path_factory.mktemp("ttvis-browser") / "digits"
 
 
 @pytest.fixture(scope="package")

@@ -100,7 +100,55 @@ def _http(method: str, url: str, body=None, timeout: float = 30.0):
     return json.loads(raw) if raw else None
 
 
-class JupyterServer:
+class ServerProcess:
+    """A server run in its own process group with its output in ``log_path`` (Jupyter and marimo alike)."""
+
+    proc: subprocess.Popen | None = None
+    log_path: Path
+    base: Path
+
+    def _launch(self, cmd: list[str], env: dict, cwd: Path, probe, what: str, timeout: float):
+        """Start ``cmd``; return once ``probe()`` stops raising OSError; HarnessError with the log otherwise."""
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(cmd, env=env, cwd=str(cwd), stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise HarnessError(f"{what} exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                probe()
+                return
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.25)
+        self.stop()
+        raise HarnessError(f"{what} did not answer in {timeout:.0f}s:\n{self.log_tail()}")
+
+    def log_tail(self, n: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    def _terminate(self):
+        """SIGTERM the process group, SIGKILL if it is still there after 10 s; close the log, drop the temp dir."""
+        if self.proc and self.proc.poll() is None:
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(self.proc.pid, sig)
+                    self.proc.wait(10)
+                    break
+                except Exception:  # noqa: BLE001 - best effort teardown
+                    continue
+        if getattr(self, "_log", None):
+            self._log.close()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def stop(self):
+        self._terminate()
+
+
+class JupyterServer(ServerProcess):
     """A real ``jupyter lab`` (kind="lab") or ``jupyter notebook`` (kind="notebook", Notebook 7) server."""
 
     def __init__(self, kind: str = "lab", root_dir: str | Path | None = None, startup_timeout: float = 120.0):
@@ -153,26 +201,8 @@ class JupyterServer:
                "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={self.root_dir}",
                f"--{self._app_class}.expose_app_in_browser=True",
                "--MappingKernelManager.cull_idle_timeout=0"]
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(cmd, env=self._env(), cwd=str(self.root_dir), stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise HarnessError(f"jupyter {self.kind} exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                _http("GET", f"{self.url}/api/status", timeout=2)
-                return
-            except (urllib.error.URLError, ConnectionError, OSError):
-                time.sleep(0.25)
-        self.stop()
-        raise HarnessError(f"jupyter {self.kind} did not answer /api/status in {timeout:.0f}s:\n{self.log_tail()}")
-
-    def log_tail(self, n: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-n:]
-        except OSError:
-            return ""
+        self._launch(cmd, self._env(), self.root_dir, lambda: _http("GET", f"{self.url}/api/status", timeout=2),
+                     f"jupyter {self.kind} (/api/status)", timeout)
 
     def api(self, method: str, path: str, body=None):
         return _http(method, f"{self.url}{path}", body)
@@ -213,20 +243,9 @@ class JupyterServer:
             try:  # shuts kernels down too
                 _http("POST", f"{self.url}/api/shutdown", timeout=5)
                 self.proc.wait(10)
-            except Exception:
+            except Exception:  # noqa: BLE001 - the process group is terminated next
                 pass
-            if self.proc.poll() is None:
-                try:
-                    os.killpg(self.proc.pid, signal.SIGTERM)
-                    self.proc.wait(10)
-                except Exception:
-                    try:
-                        os.killpg(self.proc.pid, signal.SIGKILL)
-                    except Exception:
-                        pass
-        if getattr(self, "_log", None):
-            self._log.close()
-        shutil.rmtree(self.base, ignore_errors=True)
+        self._terminate()
 
 
 def make_notebook(cells: list[str]) -> dict:
@@ -514,3 +533,59 @@ def isolated_point(screen, rect, margin: float = 24.0, exclude=()) -> tuple[int,
     if nn[i] < 0:
         raise HarnessError("no point of the embedding lies inside the visible canvas")
     return i, float(nn[i])
+
+
+# --------------------------------------------------------------------------------------------- marimo
+
+MARIMO_APP = '''import marimo
+
+app = marimo.App()
+
+
+@app.cell
+def _():
+    import marimo as mo
+    from ttvis_widget import TimeTravelWidget
+    from ttvis_widget.demo import make_digits_dynamics
+
+    path = make_digits_dynamics({digits_dir!r}, epochs={epochs})
+    view = mo.ui.anywidget(TimeTravelWidget(path, method={method!r}, progress=False))
+    view
+    return
+
+
+if __name__ == "__main__":
+    app.run()
+'''
+
+
+def marimo_app_source(digits_dir: str | Path, epochs: int = 4, method: str = "pca") -> str:
+    """A marimo app (.py) that records the digits run (as ``widget_cells`` does) and shows the widget."""
+    return MARIMO_APP.format(digits_dir=str(digits_dir), epochs=int(epochs), method=method)
+
+
+class MarimoServer(ServerProcess):
+    """``marimo run <app> --headless`` on 127.0.0.1 (read-only app mode, no token), serving one app file."""
+
+    def __init__(self, app_source: str, startup_timeout: float = 60.0):
+        self.base = Path(tempfile.mkdtemp(prefix="ttvis-marimo-"))
+        self.app = self.base / "ttvis_marimo_app.py"
+        self.app.write_text(app_source)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = self.base / "server.log"
+        env = dict(os.environ, PYTHONUNBUFFERED="1", MARIMO_SKIP_UPDATE_CHECK="1",
+                   OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
+                   MKL_NUM_THREADS=os.environ.get("MKL_NUM_THREADS", "1"),
+                   OPENBLAS_NUM_THREADS=os.environ.get("OPENBLAS_NUM_THREADS", "1"),
+                   HOME=str(self.base))  # marimo's user config and caches stay in the temp dir
+        cmd = [sys.executable, "-m", "marimo", "run", str(self.app), "--headless", "--host", "127.0.0.1",
+               "--port", str(self.port), "--no-token", "--no-sandbox"]
+        self._launch(cmd, env, self.base, lambda: urllib.request.urlopen(f"{self.url}/health", timeout=2).read(),
+                     "marimo run (/health)", startup_timeout)
+
+
+# querySelector that also looks inside open shadow roots (marimo mounts widgets in one)
+DEEP_QUERY = """(sel) => { const find = (root) => { const hit = root.querySelector(sel); if (hit) return hit;
+  for (const el of root.querySelectorAll('*')) if (el.shadowRoot) { const f = find(el.shadowRoot); if (f) return f; }
+  return null; }; return find(document); }"""

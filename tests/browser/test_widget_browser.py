@@ -18,12 +18,6 @@ EPOCHS = 4
 MIN_INK = 300  # non-background canvas pixels a rendered scatterplot of 1,797 points has at the very least
 
 
-@pytest.fixture(scope="module")
-def digits_dir(tmp_path_factory):
-    # the notebooks record it (make_digits_dynamics); the second notebook reuses the first one's recording
-    return tmp_path_factory.mktemp("ttvis-browser") / "digits"
-
-
 class View:
     """A rendered widget: the page, a client on its kernel, and helpers that read both sides."""
 

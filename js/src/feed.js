@@ -1,0 +1,56 @@
+// The view's data feed: asks the kernel for this view's own stream and applies its messages (meta, chunk,
+// territory, done) to the CPU store and the GPU; messages for every view (sample, focus) go to handlers.
+import { newRid } from "./transport.js";
+
+export class DataFeed {
+  /**
+   * store: DataStore; renderer(): the Renderer or null; send(msg): to the kernel.
+   * on: {meta(), data(kind), sample(msg, buffers), focus(index), error(message)}.
+   */
+  constructor(store, renderer, send, on) {
+    this.store = store;
+    this.renderer = renderer;
+    this.send = send;
+    this.on = on;
+    this.rid = newRid();
+    this.version = 0;  // bumped by every position chunk: what depends on positions recomputes
+    this.createdAt = performance.now();
+    this.allEpochsMs = null;  // ms from the view's creation to every epoch's positions on the GPU
+    this.failed = false;
+  }
+
+  /** Ask for the stream: positions and predictions first epoch first, then territories. */
+  request() {
+    this.send({ type: "request", rid: this.rid });
+  }
+
+  handle(c, buffers) {
+    if (!c || typeof c !== "object") return;
+    if (c.type === "sample") return this.on.sample(c, buffers);
+    if (c.type === "focus") return this.on.focus(c.index);
+    if (c.rid !== this.rid || this.failed) return;
+    const s = this.store;
+    try {
+      if (c.type === "meta") {
+        s.setMeta(c, buffers);
+        this.renderer().allocate(s.n, s.nEpochs);
+        this.on.meta();
+      } else if (c.type === "chunk") {
+        for (const p of s.addChunk(c, buffers)) this.renderer().uploadPositions(p.e, p.s0, p.data);
+        this.version++;
+        if (s.epochsLoaded === s.nEpochs && this.allEpochsMs === null) this.allEpochsMs = performance.now() - this.createdAt;
+      } else if (c.type === "territory") {
+        s.addTerritories(c, buffers);
+      } else if (c.type === "done") {
+        s.done = true;
+      } else {
+        return;
+      }
+    } catch (e) {
+      this.failed = true;
+      this.on.error(`Could not load the data: ${e.message}`);
+      return;
+    }
+    this.on.data(c.type);
+  }
+}
