@@ -83,7 +83,7 @@ def test_sdist_carries_the_js_sources_and_the_built_bundle(dists):
     with tarfile.open(dists["sdist"]) as t:
         names = set(t.getnames())
         bundle = t.extractfile(f"{top}/{BUNDLE}").read()
-    js_src = {f"{top}/js/src/{p.name}" for p in (ROOT / "js" / "src").glob("*.js")}
+    js_src = {f"{top}/{p.relative_to(ROOT).as_posix()}" for p in (ROOT / "js" / "src").rglob("*.js")}
     assert js_src and js_src <= names
     for rel in ("js/package.json", "js/package-lock.json", "js/build.mjs", "LICENSE", "pyproject.toml",
                 "ttvis_widget/demo/quickstart.ipynb"):
