@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Set up a fresh Debian machine for ttvis_widget: system packages, .venv, torch==2.13.0 first, the package
-# with test extras, and the JavaScript bundle. Idempotent: quick when everything is already there.
+# (editable) with its test and dev extras, and the JavaScript bundle. Idempotent: quick when everything is there.
+# One build definition for the bundle: js/package.json's "build" script, run by the package's build hook
+# (hatch-jupyter-builder, pyproject.toml) during `pip install`, and by this script when pip has nothing to do.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -30,15 +32,15 @@ if ! python -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2
 fi
 stamp=.venv/.ttvis-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "setup: pip install -e .[test]"
-  pip install -q -e ".[test]"
-  touch "$stamp"
+  echo "setup: pip install -e .[test,dev] (its build hook runs npm install + npm run build in js/)"
+  pip install -q -e ".[test,dev]"
+  touch "$stamp" js/node_modules  # npm install rewrote package-lock.json (same content): no npm ci next time
+else
+  if [ ! -d js/node_modules ] || [ js/package-lock.json -nt js/node_modules ]; then
+    echo "setup: npm ci (js/)"
+    (cd js && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  echo "setup: building the widget bundle (npm run build)"
+  (cd js && npm run --silent build)
 fi
-
-if [ ! -d js/node_modules ] || [ js/package-lock.json -nt js/node_modules ]; then
-  echo "setup: npm ci (js/)"
-  (cd js && npm ci --no-audit --no-fund --loglevel=error)
-fi
-echo "setup: building the widget bundle"
-(cd js && npm run --silent build)
 echo "setup: done (activate with: . $ROOT/.venv/bin/activate)"

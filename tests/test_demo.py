@@ -1,7 +1,10 @@
-"""Demo dynamics: IDX reading, the Fashion-MNIST recording (small), reuse, digits fallback, CLI."""
+"""Demo dynamics: IDX reading, the Fashion-MNIST recording (small), reuse, digits fallback, CLI; ``ttvis demo``'s
+checks before any long step, its packaged notebook."""
 import gzip
+import importlib.util
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,13 +111,108 @@ def test_cli_info_and_error(digits_path, tmp_path):
 
 
 def test_demo_headless_executes_the_quickstart_notebook(digits_path, tmp_path):
-    """The README's demo command minus setup: data -> fit -> execute notebooks/quickstart.ipynb headless."""
+    """The README's demo command minus setup: data -> fit -> execute the packaged quickstart notebook headless."""
     import shutil
 
     data = tmp_path / "digits"
     shutil.copytree(digits_path, data)
     r = subprocess.run([sys.executable, "-m", "ttvis_widget.cli", "demo", "--headless", "--data", str(data),
-                        "--method", "pca"], capture_output=True, text=True, timeout=600)
+                        "--method", "pca", "--workdir", str(tmp_path / "work")], capture_output=True, text=True,
+                       timeout=600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     assert "OK: executed" in r.stdout and "1 widget view(s)" in r.stdout
     assert any((data / "ttvis_cache" / "runs").glob("pca-*/manifest.json"))
+
+
+def test_quickstart_notebook_is_package_data_with_one_source():
+    """The notebook ships inside the package (so an installed wheel has it); the checkout's notebooks/ copy is
+    a link to it, not a second copy that could drift."""
+    import nbformat
+
+    from ttvis_widget.demo.cli import NOTEBOOK
+
+    assert NOTEBOOK.is_file() and NOTEBOOK.parent.name == "demo"
+    nbformat.validate(nbformat.read(NOTEBOOK, as_version=4))
+    link = Path(__file__).resolve().parents[1] / "notebooks" / "quickstart.ipynb"
+    assert link.is_symlink() and link.resolve() == NOTEBOOK
+
+
+def _demo_args(tmp_path, *extra):
+    from ttvis_widget.cli import build_parser
+
+    return build_parser().parse_args(["demo", "--data", str(tmp_path / "data"), "--workdir", str(tmp_path / "w"),
+                                      *extra])
+
+
+@pytest.fixture
+def no_long_steps(monkeypatch):
+    """Fails the test if the demo gets as far as recording or fitting."""
+    from ttvis_widget.demo import fashion
+
+    def boom(*a, **k):
+        raise AssertionError("a long step ran before the checks stopped the demo")
+
+    monkeypatch.setattr(fashion, "make_fashion_dynamics", boom)
+    monkeypatch.setattr(ttvis_widget, "fit", boom, raising=False)
+
+
+def test_demo_checks_everything_before_any_long_step(tmp_path, monkeypatch, capsys, no_long_steps):
+    """Missing packages, a missing notebook and folders it cannot write are all named at once, with what to
+    install, before anything is recorded or fitted; nothing is written."""
+    import importlib.util
+
+    from ttvis_widget.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n in ("nbclient", "nbformat") else real(n, *a))
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    rc = main(["demo", "--headless", "--data", str(tmp_path / "data"), "--workdir", str(blocker / "w"),
+               "--notebook", str(tmp_path / "missing.ipynb")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "cannot start" in err
+    assert "nbformat, nbclient" in err and "pip install 'ttvis_widget[demo]'" in err
+    assert f"{tmp_path / 'missing.ipynb'} not found" in err
+    assert f"{blocker} is a file" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # nothing recorded, no folder made
+
+
+def test_demo_checks_serving_needs_and_existing_data(tmp_path, monkeypatch, no_long_steps):
+    import socket
+
+    from ttvis_widget.demo.cli import preflight
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "stray.txt").write_text("not training dynamics")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "jupyterlab" else real(n, *a))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        problems, notes = preflight(_demo_args(tmp_path, "--port", str(port)))
+    text = "\n".join(problems)
+    assert "missing Python packages jupyterlab (needed to open the notebook)" in text
+    assert f"port {port} on 127.0.0.1 is in use" in text
+    assert str(tmp_path / "data") in text  # an existing folder that is not training dynamics, named
+    assert len(problems) == 3 and notes == []
+
+
+def test_demo_without_fashion_mnist_says_so_first_and_goes_on_with_digits(tmp_path, monkeypatch):
+    from ttvis_widget.demo import idx
+    from ttvis_widget.demo.cli import preflight
+
+    monkeypatch.setattr(idx, "fashion_available", lambda root=None: False)
+    problems, notes = preflight(_demo_args(tmp_path, "--headless"))
+    assert problems == []
+    assert len(notes) == 1 and "apt-get install dataset-fashion-mnist" in notes[0] and "digits" in notes[0]
+
+
+def test_demo_copies_the_notebook_into_its_workdir_and_keeps_a_changed_copy(tmp_path, capsys):
+    from ttvis_widget.demo.cli import NOTEBOOK, _copy_notebook
+
+    nb = _copy_notebook(NOTEBOOK, tmp_path)
+    assert nb == tmp_path / "quickstart.ipynb" and nb.read_bytes() == NOTEBOOK.read_bytes()
+    nb.write_text("{}")  # the user's own edits
+    assert _copy_notebook(NOTEBOOK, tmp_path) == nb and nb.read_text() == "{}"
+    assert "keeping your changed" in capsys.readouterr().out

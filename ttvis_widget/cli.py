@@ -5,13 +5,17 @@
 * ``ttvis_widget.metrics.cli``  eval
 * ``ttvis info PATH``           (here) summary of a training-dynamics folder
 
-A module ``M`` listed in ``_PARTS`` provides ``register(subparsers)``; each subparser sets ``func``.
+A module ``M`` listed in ``_PARTS`` provides ``register(subparsers)``; each subparser sets ``func``. What the
+subcommands share (the epoch-list syntax, help with defaults and examples) is in ``cliargs.py``.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+
+from . import __version__
+from .cliargs import HelpFormatter, add_command, add_load_options
 
 _PARTS = ["ttvis_widget.demo.cli", "ttvis_widget.engine.cli", "ttvis_widget.metrics.cli"]
 
@@ -26,12 +30,15 @@ def _info(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ttvis", description="Time-travelling visualization of training dynamics")
-    sub = p.add_subparsers(dest="command", required=True)
-    q = sub.add_parser("info", help="summarise a training-dynamics folder")
-    q.add_argument("path")
-    q.add_argument("--trust-model-code", action="store_true", help="allow running the folder's model.py")
-    q.add_argument("--allow-gaps", action="store_true")
+    p = argparse.ArgumentParser(prog="ttvis", description="Time-travelling visualization of training dynamics",
+                                formatter_class=HelpFormatter,
+                                epilog="'ttvis COMMAND --help' shows a command's options and examples")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    q = add_command(sub, "info", "summarise a training-dynamics folder (any layout ttvis_widget reads)",
+                    examples=["ttvis info demo_data/fashion_mnist"])
+    q.add_argument("path", help="training-dynamics folder")
+    add_load_options(q)
     q.set_defaults(func=_info)
     for name in _PARTS:
         try:

@@ -156,7 +156,9 @@ def make_fashion_dynamics(save_dir=None, n_train: int = 10000, n_test: int = 200
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from ..cliargs import HelpFormatter
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
     add_arguments(p)
     a = p.parse_args(argv)
     run_from_args(a)
@@ -164,15 +166,15 @@ def main(argv=None) -> int:
 
 
 def add_arguments(p):
-    p.add_argument("--out", default=None, help="output folder (default $TTVIS_DEMO_DATA or demo_data/fashion_mnist)")
-    p.add_argument("--n-train", type=int, default=10000)
-    p.add_argument("--n-test", type=int, default=2000)
-    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--out", default=None, help="output folder (default: $TTVIS_DEMO_DATA or demo_data/fashion_mnist)")
+    p.add_argument("--n-train", type=int, default=10000, help="training images (a class-balanced subset)")
+    p.add_argument("--n-test", type=int, default=2000, help="test images (a class-balanced subset)")
+    p.add_argument("--epochs", type=int, default=15, help="epochs to train")
     p.add_argument("--every", type=int, default=1, help="record every k-th epoch")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the subset, the initial weights and the batches")
     p.add_argument("--rep-dim", type=int, default=128, help="width of the recorded representation")
-    p.add_argument("--device", default="cpu", help="where the CNN trains: cpu (default: the same recording on "
-                   "every machine), cuda or auto")
+    p.add_argument("--device", default="cpu", help="where the CNN trains: cpu (the same recording on every "
+                   "machine), cuda or auto")
 
 
 def run_from_args(a) -> Path:

@@ -6,7 +6,9 @@ epoch's layout so that animations do not mirror from one epoch to the next.
 """
 from __future__ import annotations
 
+import threading
 import time
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -172,6 +174,42 @@ class UMAPBaseline(Projector):
             "10k points); use method='dvi', 'timevis' or 'pca' for territories and inverse projection")
 
 
+_AU_LOCK = threading.Lock()
+
+
+@contextmanager
+def _aligned_umap_progress(n_epochs: int):
+    """A bar over AlignedUMAP's per-epoch UMAP fits, then its joint alignment named: umap-learn reports neither
+    (its ``verbose`` prints ~30 lines per epoch) and the fit's own bar sits at 0 until all epochs are done. The
+    bar ticks from a subclass of the UMAP class that umap.aligned_umap builds each epoch's model from, put in
+    its place for one fit (under a lock, so two AlignedUMAP fits never see each other's)."""
+    import umap.aligned_umap as au
+
+    base = getattr(au, "UMAP", None)
+    if not n_epochs or not isinstance(base, type):
+        yield
+        return
+    from tqdm.auto import tqdm
+
+    with _AU_LOCK:
+        bar = tqdm(total=n_epochs, desc="aligned-umap: UMAP of each epoch", unit="epoch", leave=False)
+
+        class _Ticking(base):
+            def fit(self, *args, **kwargs):
+                out = super().fit(*args, **kwargs)
+                bar.update(1)
+                if bar.n >= n_epochs:
+                    bar.set_description("aligned-umap: aligning all epochs jointly")
+                return out
+
+        au.UMAP = _Ticking
+        try:
+            yield
+        finally:
+            au.UMAP = base
+            bar.close()
+
+
 class AlignedUMAPBaseline(Projector):
     """umap-learn AlignedUMAP over all epochs, identity relations between consecutive epochs; no inverse."""
 
@@ -210,7 +248,8 @@ class AlignedUMAPBaseline(Projector):
             embs = [umap.UMAP(n_neighbors=self.n_neighbors, min_dist=self.min_dist,
                               random_state=self.seed).fit_transform(reps[0])]
         else:
-            model.fit(reps, relations=relations)
+            with _aligned_umap_progress(len(reps) if self.progress else 0):
+                model.fit(reps, relations=relations)
             embs = model.embeddings_
         dt = time.perf_counter() - t0
         self.timings_["train_s"] = dt

@@ -3,20 +3,7 @@ from __future__ import annotations
 
 import json
 
-
-def _parse_epochs(text):
-    if not text:
-        return None
-    out = []
-    for part in str(text).replace(" ", "").split(","):
-        if not part:
-            continue
-        if "-" in part[1:]:
-            lo, hi = part.split("-", 1) if not part.startswith("-") else (part, part)
-            out.extend(range(int(lo), int(hi) + 1))
-        else:
-            out.append(int(part))
-    return out
+from ..cliargs import add_command, add_epochs_option
 
 
 def _parse_value(v: str):
@@ -44,7 +31,7 @@ def _fit(args) -> int:
                 parts.append(fmt.format(info[key]))
         tqdm.write(" ".join(parts))
 
-    run = fit(args.path, method=args.method, epochs=_parse_epochs(args.epochs), device=args.device, seed=args.seed,
+    run = fit(args.path, method=args.method, epochs=args.epochs, device=args.device, seed=args.seed,
               cache_dir=args.cache_dir, progress=not args.quiet, callback=None if args.quiet else summary, **params)
     t = run.manifest.get("timings", {})
     print(f"{run.method}: {len(run.epochs)} epochs, N={run.dynamics.n_samples}, total {t.get('total_s', 0):.1f}s "
@@ -53,14 +40,23 @@ def _fit(args) -> int:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("fit", help="fit a 2-D visualization (DVI, TimeVis, UMAP, AlignedUMAP, PCA)")
+    from .api import METHODS
+
+    p = add_command(subparsers, "fit", "fit a 2-D visualization (DVI, TimeVis, UMAP, AlignedUMAP, PCA)", examples=[
+        "ttvis fit demo_data/fashion_mnist",
+        "ttvis fit demo_data/fashion_mnist --method timevis --epochs 1-5 --device cpu",
+        "ttvis fit demo_data/fashion_mnist --method umap --epochs 1,5,10 --quiet",
+        "ttvis fit demo_data/fashion_mnist --method dvi --param lambda_temporal=0.1 --seed 1",
+    ], description="Fit a 2-D visualization of every recorded epoch (or --epochs) and store it in the run cache; "
+                   "an interrupted fit resumes, a finished one is loaded. Prints one line per finished epoch.")
     p.add_argument("path", help="training-dynamics folder")
-    p.add_argument("--method", default="dvi", choices=["dvi", "timevis", "umap", "aligned-umap", "pca"])
-    p.add_argument("--epochs", default=None, help="e.g. 1,2,3 or 1-10 (default: all recorded)")
+    p.add_argument("--method", default="dvi", choices=list(METHODS), help="visualization method")
+    add_epochs_option(p, "epochs to fit")
     p.add_argument("--device", default="auto", help="auto (CUDA if available) | cpu | cuda | cuda:1")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the fit (same seed, same result on a CPU)")
     p.add_argument("--cache-dir", default=None, help="folder for runs (default: PATH/ttvis_cache)")
     p.add_argument("--param", action="append", metavar="NAME=VALUE",
-                   help="method parameter, JSON value (repeatable), e.g. --param lambda_temporal=0.1")
+                   help="method parameter, JSON value (repeatable), e.g. --param lambda_temporal=0.1 "
+                        "(default: the method's own defaults)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.set_defaults(func=_fit)

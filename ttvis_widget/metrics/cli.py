@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..cliargs import add_command, add_epochs_option, add_load_options
+
 
 def open_run(path, run: str, trust_model_code: bool = False, allow_gaps: bool = False):
     """A VisRun from a run folder (``.../runs/<method>-<hash>``, reloaded through ``fit``'s cache) or a method
@@ -54,20 +56,31 @@ def _eval(args) -> int:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("eval", help="faithfulness metrics (NN, BNN, PPR, temporal, trustworthiness) of a run")
+    from ..engine.api import METHODS
+
+    p = add_command(subparsers, "eval", "faithfulness metrics (NN, BNN, PPR, temporal, trustworthiness) of a run",
+                    examples=[
+                        "ttvis eval demo_data/fashion_mnist --run dvi",
+                        "ttvis eval demo_data/fashion_mnist --run demo_data/fashion_mnist/ttvis_cache/runs/dvi-<hash>",
+                        "ttvis eval demo_data/fashion_mnist --run pca --epochs 1-3 --ks 10 15 --no-paper",
+                        "ttvis eval demo_data/fashion_mnist --run umap --epochs 1,15 --json",
+                    ], description="Score a fitted run (or fit it first, given a method name) and print a table; "
+                                   "results are cached in the run's metrics.json. Prints one line per epoch.")
     p.add_argument("path", help="training-dynamics folder")
     p.add_argument("--run", required=True, help="run folder (<path>/ttvis_cache/runs/<method>-<hash>) or a method "
-                                                "name (dvi, timevis, umap, aligned-umap, pca)")
-    p.add_argument("--epochs", type=int, nargs="+", default=None, help="epochs for the per-epoch metrics (default all)")
-    p.add_argument("--ks", type=int, nargs="+", default=[10, 15, 20], help="neighbourhood sizes (default 10 15 20)")
-    p.add_argument("--k", type=int, default=15, help="k shown in the summary table (default 15)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-paper", action="store_true", help="skip the papers' NNDescent form (saves numba JIT time)")
-    p.add_argument("--trust-max-n", type=int, default=None, help="subsample size for trustworthiness (0: all)")
+                                                f"name ({', '.join(METHODS)}), fitted with its defaults when needed")
+    add_epochs_option(p, "epochs for the per-epoch metrics", "all of the run's")
+    p.add_argument("--ks", type=int, nargs="+", default=[10, 15, 20], help="neighbourhood sizes")
+    p.add_argument("--k", type=int, default=15, help="k shown in the summary table (one of --ks)")
+    p.add_argument("--seed", type=int, default=0, help="seed of NNDescent, the subsamples and the border set")
+    p.add_argument("--no-paper", action="store_true",
+                   help="skip the papers' NNDescent form of NN@k (saves pynndescent's numba compilation, ~30-40 s)")
+    p.add_argument("--trust-max-n", type=int, default=None,
+                   help="subsample size for trustworthiness (its memory grows with the square); 0: all samples "
+                        "(default: 2000)")
     p.add_argument("--recompute", action="store_true", help="ignore the cached metrics.json")
     p.add_argument("--all", action="store_true", help="print every per-epoch column")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
-    p.add_argument("--quiet", action="store_true")
-    p.add_argument("--trust-model-code", action="store_true", help="allow running the folder's model.py")
-    p.add_argument("--allow-gaps", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+    add_load_options(p)
     p.set_defaults(func=_eval)

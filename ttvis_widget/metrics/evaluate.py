@@ -166,11 +166,15 @@ def _compute(run, epochs, ks, seed, paper_form, do_bnn, do_inverse, do_trust, tr
     has_inverse = bool(getattr(run, "has_inverse", False)) and do_inverse
     rows = []
     border_source = None
+    _say(progress, f"scoring {len(epochs)} epochs of the {getattr(run, 'method', '?')} run")
+    if paper_form:
+        _say(progress, "compiling pynndescent's numba code (once per process, ~30-40 s on 2 cores) ...")
+        _say(progress, f"compiled in {_warm_nndescent(seed):.1f} s")
 
-    for e in epochs:
+    for i, e in enumerate(epochs, 1):
         t0 = time.perf_counter()
         secs = {}
-        H = np.asarray(dyn.representation(e), np.float32)
+        H = np.array(dyn.representation(e), np.float32)  # writable: numba compiles read-only arrays apart (~40 s)
         L = np.asarray(run.embedding(e), np.float32)
         row = {"row": "epoch", "epoch": e, "n_train": int(len(tr_idx)), "n_test": int(len(te_idx))}
         sub = {}
@@ -270,8 +274,7 @@ def _compute(run, epochs, ks, seed, paper_form, do_bnn, do_inverse, do_trust, tr
         row["seconds"] = time.perf_counter() - t0
         row["seconds_parts"] = secs
         rows.append(row)
-        if progress:
-            print(f"[metrics] epoch {e}: {row['seconds']:.2f} s", flush=True)
+        _say(progress, f"epoch {e} ({i}/{len(epochs)}): {row['seconds']:.2f} s")
 
     run_row = {"row": "run", "epoch": None, "method": getattr(run, "method", None),
                "border_test_source": border_source,
@@ -280,11 +283,25 @@ def _compute(run, epochs, ks, seed, paper_form, do_bnn, do_inverse, do_trust, tr
                "tnn_excludes_self": True, "tr_includes_self": True,
                "dvi_temporal_knn": "exact, self-excluded high-dim lists (the papers: self-inclusive NNDescent)"}
     if do_temporal and len(t_epochs) >= 2:
+        _say(progress, f"temporal metrics over {len(t_epochs)} epochs ...")
         t = time.perf_counter()
         _temporal(run, dyn, t_epochs, tr_idx, te_idx, temporal_ks, dvi_k, knn, rows, run_row)
         run_row["seconds_temporal"] = time.perf_counter() - t
     rows.append(run_row)
     return rows
+
+
+def _say(progress: bool, text: str) -> None:
+    if progress:
+        print(f"[metrics] {text}", flush=True)
+
+
+def _warm_nndescent(seed: int) -> float:
+    """Seconds to compile pynndescent's numba code on a small problem, so that it is a named step rather than
+    a silent first epoch (milliseconds once compiled in this process)."""
+    t = time.perf_counter()
+    nndescent_knn(np.random.default_rng(seed).normal(size=(512, 8)).astype(np.float32), 15, seed)
+    return time.perf_counter() - t
 
 
 def _temporal(run, dyn, t_epochs, tr_idx, te_idx, temporal_ks, dvi_k, knn, rows, run_row):
