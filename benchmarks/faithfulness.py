@@ -1,13 +1,14 @@
 """Faithfulness benchmark: DVI, TimeVis, per-epoch UMAP, AlignedUMAP and PCA on the same training dynamics,
-scored with identical code (``ttvis_widget.metrics.evaluate_run``); metrics.md §7.
+scored with identical code (``ttvis_widget.metrics.evaluate_run``), as the papers compare them.
 
     python benchmarks/faithfulness.py                       # demo Fashion-MNIST (python -m ttvis_widget.demo.fashion)
     python benchmarks/faithfulness.py --data PATH --methods pca umap --out results.json
 
 Prints one table (NN@k in both forms, BNN@k, PPR, tlr of the stage, fit seconds per epoch) at the Begin / Mid /
 End epochs (first, middle, last recorded epoch; each lies in stage 1 / 2 / 3 of the 3-stage split used by tlr),
-then the shape checks of metrics.md §7.4, then the metric-evaluation time for one epoch (target: all metrics for
-one epoch of 12k samples ≤ 10 s on 2 cores, JIT warm-up excluded and reported apart). Writes everything as JSON.
+then the shape checks (the orderings between methods that the papers report), then the metric-evaluation time
+for one epoch (the target is in benchmarks/RESULTS.md; JIT warm-up excluded and reported apart). Writes
+everything as JSON. Current figures: benchmarks/RESULTS.md.
 
 Honest notes printed with the table: fit time per epoch excludes numba JIT warm-up (reported separately) and is
 read from the run manifest, so a run loaded from the cache reports the time of its original fit; UMAP and
@@ -62,7 +63,8 @@ def warm_numba():
 
 
 def shape_checks(res: dict, k: int) -> list[str]:
-    """metrics.md §7.4 orderings, evaluated on this benchmark's End stage (and tlr means)."""
+    """The orderings between methods that the papers report, evaluated on this benchmark's End stage (and tlr
+    means); each line prints the papers' ordering beside ours."""
     def end(method, key):
         rows = res.get(method, {}).get("rows") or []
         ep = [r for r in rows if r.get("row") == "epoch"]

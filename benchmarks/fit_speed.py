@@ -13,7 +13,7 @@ representations plus the fitted graph (N·D float32 + edges as int32
 head, int32 tail, float32 weight; DVI: its largest epoch graph, TimeVis: the whole spatio-temporal complex),
 NN@15 (exact kNN, self excluded, fraction; mean over epochs; queries: a fixed subsample of --nn-queries
 samples against all), PPR at the last epoch (methods with an inverse), and the DVI/TimeVis time relative to
-umap-learn's UMAP.
+umap-learn's UMAP. Current figures, targets and their commands: benchmarks/RESULTS.md.
 """
 from __future__ import annotations
 

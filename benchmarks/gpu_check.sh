@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The engine on a GPU, in one command: issue 3's GPU target (60k x 512 in <= 5 s per epoch) and the demo's
-# figures, for a lent GPU machine that has PyTorch but not this project's environment and no network.
+# The engine on a GPU, in one command: the GPU target of benchmarks/RESULTS.md (60k x 512 per epoch) and the
+# demo's figures, for a lent GPU machine that has PyTorch but not this project's environment and no network.
 #
 #   bash benchmarks/gpu_check.sh prepare        # here, once: what the GPU machine lacks, into ignored folders
 #   bash benchmarks/gpu_check.sh large [OUTDIR]  # there: record 60k x 512 (3 epochs), fit DVI + TimeVis + UMAP

@@ -21,6 +21,7 @@ What it does, honestly:
 
 With software GL the rasterization cost (in the GPU process, on the CPU) grows with N, so fps may fall
 with N even where the JS per-frame cost stays flat; the JS columns are the ones that should not grow.
+Current figures: benchmarks/RESULTS.md.
 """
 from __future__ import annotations
 

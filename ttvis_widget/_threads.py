@@ -1,11 +1,11 @@
 """Keep numba's and torch's OpenMP thread pools from fighting.
 
 numba (pynndescent, umap-learn) and torch share the system libgomp here. Once numba's "omp" threading layer
-has run a parallel region, every later ``torch.set_num_threads`` leaves torch's small ops about 3x slower
-(measured on 2 cores: 300 encoder steps 0.6 s -> 2.2 s; a DVI epoch on the demo 12 s -> 35 s), which is what
-a notebook does when it computes metrics or UMAP before fitting DVI. numba's "workqueue" layer has no such
-interaction and runs pynndescent's kNN of the 12k x 128 demo epoch in the same 0.22 s, so it is chosen unless
-the user chose a layer (``NUMBA_THREADING_LAYER``) or numba has already started its pool.
+has run a parallel region, every later ``torch.set_num_threads`` leaves torch's small ops several times slower,
+which is what a notebook does when it computes metrics or UMAP before fitting DVI. numba's "workqueue" layer
+has no such interaction and is as fast for pynndescent's kNN, so it is chosen unless the user chose a layer
+(``NUMBA_THREADING_LAYER``) or numba has already started its pool. Figures: docs/methods/building-blocks.md,
+"Threads and memory on a CPU".
 """
 from __future__ import annotations
 

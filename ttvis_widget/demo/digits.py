@@ -1,6 +1,6 @@
 """Small real training dynamics from scikit-learn's digits: an MLP with a 64-d representation.
 
-Fast (about a second on 2 cores), deterministic for a seed; used by tests and as the demo's fallback
+Fast (seconds, not minutes, on 2 cores), deterministic for a seed; used by tests and as the demo's fallback
 when Fashion-MNIST is not installed.
 """
 from __future__ import annotations

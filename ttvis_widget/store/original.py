@@ -1,4 +1,5 @@
-"""Readers for the original tool's three on-disk layouts (see the format reference, sections 2-7 and 9).
+"""Readers for the original tool's three on-disk layouts (docs/FORMATS.md: "Era A", "Era B", "Era C" and
+"Validation in common" say what is read, validated and refused).
 
 * ``era_a`` (2022 - Oct 2024): ``Model/{EPOCH_NAME}_{e}/`` with ``subject_model.pth`` and optionally
   ``train_data.npy`` / ``test_data.npy``; ``Training_data/`` and ``Testing_data/`` tensors; ``sprites/``
@@ -37,7 +38,8 @@ _TRUST_HINT = ("pass trust_model_code=True to allow running it (only for folders
 
 # ------------------------------------------------------------------------------------------------ files
 def read_lenient_json(path: Path, what: str = "JSON file"):
-    """Parse JSON that may carry ``//`` / ``/* */`` comments and trailing commas (the SPEC's example)."""
+    """Parse JSON that may carry ``//`` / ``/* */`` comments and trailing commas (the original tool's documented
+    config example has both)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")

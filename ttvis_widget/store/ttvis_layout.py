@@ -1,4 +1,4 @@
-"""Our own on-disk layout (format "ttvis-dynamics", version 1). See README "Our layout".
+"""Reader of our own on-disk layout (format "ttvis-dynamics", version 1; docs/FORMATS.md, "Our layout").
 
     content_path/
       ttvis.json                          manifest (format, version, n_samples, classes, media, epochs, ...)

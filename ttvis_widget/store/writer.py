@@ -2,7 +2,7 @@
 
 Three ways to use it::
 
-    # 1. the original tool's names (SPEC.md), plus the model so that representations get recorded
+    # 1. the original tool's documented names, plus the model so that representations get recorded
     w = SummaryWriter(save_dir, batch_size, num_worker, model=net)
     w.write_meta_data(train_loader, test_loader)
     w.write_checkpoint(net.state_dict(), curr_epoch, prev_epoch)
@@ -134,7 +134,8 @@ class SummaryWriter:
         self.manifest["n_samples"] = n
 
     def write_meta_data(self, train_loader, test_loader=None, images=None, classes=None):
-        """Record the data set (the seed's name): labels, train/test split and sample images from the loaders.
+        """Record the data set: labels, train/test split and sample images from the loaders (the original tool's
+        documented call).
 
         Train samples come first, then test. The inputs are kept in memory so that later epochs'
         representations are computed on exactly these samples in this order.
@@ -159,7 +160,7 @@ class SummaryWriter:
             images = images_from_inputs(self._inputs.numpy())
         self.set_samples(labels=labels, split=np.concatenate(split), images=images, classes=classes)
 
-    # seed's implemented names (Tool/server/writer/summary_writer.py)
+    # the names the original tool's writer implemented (its documented ones are write_meta_data/write_checkpoint)
     def add_training_data(self, dataloader):
         self._train_loader = dataloader
 
@@ -239,7 +240,7 @@ class SummaryWriter:
         return out
 
     def write_checkpoint(self, state_dict, curr_epoch: int, prev_epoch: int | None = None):
-        """The seed's call. Saves the checkpoint; with a model attached (``SummaryWriter(..., model=net)``),
+        """The original tool's call. Saves the checkpoint; with a model attached (``SummaryWriter(..., model=net)``),
         also records that model's representations, logits and head for this epoch."""
         import torch
 
@@ -253,7 +254,7 @@ class SummaryWriter:
             warnings.warn("write_checkpoint without a model records only the checkpoint; pass model= to "
                           "SummaryWriter (or call write_epoch) so that representations are recorded", stacklevel=2)
 
-    def add_checkpoint_data(self, state_dict, idxs, id, prev_id):  # noqa: A002 - seed's signature
+    def add_checkpoint_data(self, state_dict, idxs, id, prev_id):  # noqa: A002 - the original tool's signature
         self.write_checkpoint(state_dict, id, prev_id if prev_id and prev_id >= 1 else None)
 
     def _run_model(self, model, feature, head):

@@ -10,15 +10,22 @@ saved notebook never carries the data. Per point and epoch the front end receive
 Messages kernel -> front end (``content``, ``buffers``):
 
 * ``{"type": "meta", "rid", "n", "n_epochs", "epochs", "bounds", "has_pred", "has_labels", "n_chunks",
-  "n_territories", "layout"}`` with buffers ``[labels uint16 [N], split uint8 [N]]``;
+  "n_territories", "qmax", "no_class"}`` with buffers ``[labels uint16 [N], split uint8 [N]]``;
 * ``{"type": "chunk", "rid", "seq", "e0", "ne", "s0", "ns"}`` with buffers ``[pos uint16 [ne, ns, 2]]``
   (+ ``[pred uint16 [ne, ns], conf uint8 [ne, ns]]`` when ``has_pred``); epochs are indices into
   ``epochs``, samples ``s0 .. s0+ns``; the first chunk is the first epoch (or its first part);
 * ``{"type": "done", "rid"}`` once all positions are sent;
 * ``{"type": "territory", "rid", "epochs": [epoch indices]}`` with one PNG per index (row 0 = y max): the first
-  epoch's right after the first chunk, the others after ``done`` (computed in the background).
+  epoch's right after the first chunk, the others after ``done`` (computed in the background);
+* ``{"type": "sample", "index", "rid", "media", "text" | "error"}`` with the sample's PNG as the buffer (images),
+  in answer to a hover (widget.py); ``{"type": "focus", "index"}`` from ``TimeTravelWidget.find``.
 
-Every message's buffers together stay under ``CHUNK_LIMIT`` bytes (a few KB of JSON aside).
+Messages front end -> kernel: ``{"type": "request", "rid"}`` (a view asks for its own stream) and
+``{"type": "sample", "index"}`` (a hovered sample's image or text); other message types and indices out of range
+are ignored.
+
+Every message's buffers together stay under ``CHUNK_LIMIT`` bytes (a few KB of JSON aside), except a single
+territory PNG larger than that, which goes alone.
 """
 from __future__ import annotations
 

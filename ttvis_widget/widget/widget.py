@@ -241,6 +241,7 @@ class TimeTravelWidget(anywidget.AnyWidget):
             th.join(timeout)
 
     def _send_sample(self, i: int, rid=None) -> None:
+        """Send sample ``i``'s image (PNG buffer) or text; a sample that cannot be read sends its error instead."""
         d = self.dynamics
         content = {"type": "sample", "index": i, "rid": rid, "media": d.media}
         bufs = []
@@ -256,6 +257,8 @@ class TimeTravelWidget(anywidget.AnyWidget):
         self.send(content, buffers=bufs)
 
     def _on_custom_msg(self, _widget, content, buffers):
+        """Messages from a view (untrusted): "request" (its data stream) and "sample" (a hovered sample); see
+        transport.py. Other types and out-of-range indices are ignored."""
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "request":
             self._send_data(str(content.get("rid") or uuid.uuid4().hex))
