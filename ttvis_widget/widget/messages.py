@@ -66,7 +66,7 @@ def message(kind: str, *, buffers: Buffers | None = None, max_bytes: int = MAX_C
     return deco
 
 
-def json_size(obj, limit: int, field: str = "message") -> int:
+def json_size(obj, limit: int, field: str = "content") -> int:
     """Approximate JSON size of ``obj`` in bytes, refusing as soon as it exceeds ``limit`` or nests deeper than
     MAX_DEPTH (so a huge payload costs no more than ``limit`` bytes' worth of walking)."""
     total = 0
@@ -195,16 +195,16 @@ class MessageRouter:
         """A view's trait update: only traits tagged ``browser=`` may be set, each value passes its field."""
         owner = self.owner
         n = int(owner.dynamics.n_samples)
-        json_size(state, max(MAX_CONTENT_BYTES, 24 * n + 4096), field="state")
-        for name, value in state.items():
-            f = owner.trait_metadata(name, "browser") if owner.has_trait(name) else None
-            if f is None:
-                raise MessageRefused(str(name)[:40], "is not a trait the browser may set", kind="update")
-            try:
+        try:
+            json_size(state, max(MAX_CONTENT_BYTES, 24 * n + 4096), field="state")
+            for name, value in state.items():
+                f = owner.trait_metadata(name, "browser") if owner.has_trait(name) else None
+                if f is None:
+                    raise MessageRefused(str(name)[:40], "is not a trait the browser may set")
                 f.check(value, owner, name)
-            except MessageRefused as exc:
-                exc.kind = "update"
-                raise
+        except MessageRefused as exc:
+            exc.kind = "update"
+            raise
 
     def set_state(self, state: dict, apply) -> bool:
         """Check ``state`` and ``apply(state)`` it (ipywidgets' own set_state) as one unit; on refusal the
