@@ -264,10 +264,11 @@ def test_trait_update_refused(widget, case, run, opened, caplog):
     exc = assert_refused(w, update(state), field, run, opened, caplog)
     assert exc.kind == "update"
     assert {k: getattr(w, k) for k in keys} == before  # the widget keeps its previous values
-    sent = w.wire.updates()
-    assert not [c for c, _ in w.wire.msgs if c.get("method") == "echo_update"], "the bad value was echoed"
-    if keys:  # the views are sent the kernel's values back
-        assert any(set(keys) <= set(s) and all(s[k] == w.get_state(k)[k] for k in keys) for s in sent)
+    kernel = w.get_state(keys) if keys else {}
+    echoes = [c["state"] for c, _ in w.wire.msgs if c.get("method") == "echo_update"]
+    assert all(e == kernel for e in echoes), "the bad value was echoed to the views"
+    if keys:  # the views get the kernel's values back: as the echo the sender waits for, and as an update
+        assert echoes == [kernel] and kernel in w.wire.updates()
 
 
 def test_update_with_buffers_refused(widget, run, opened, caplog):

@@ -220,13 +220,24 @@ class MessageRouter:
             self.refuse(MessageRefused(",".join(names), str(exc), kind="update"))
         except Exception as exc:  # noqa: BLE001
             self.refuse(MessageRefused(",".join(state), f"{type(exc).__name__}: {exc}", kind="update"), exc)
-        keys = [k for k in state if self.owner.has_trait(k) and k in self.owner.keys]
+        keys = [k for k in state if isinstance(k, str) and self.owner.has_trait(k) and k in self.owner.keys]
         if keys:
             try:
-                self.owner.send_state(keys)  # the views show the kernel's values again
+                self._resend(keys)
             except Exception as exc:  # noqa: BLE001 - a closed comm: nothing to tell
                 log.debug("could not re-send %s: %s", keys, exc)
         return False
+
+    def _resend(self, keys: list[str]) -> None:
+        """The views show the kernel's values again. ipywidgets 8 front ends wait for an ``echo_update`` of
+        each attribute they sent (and drop other views' echoes of it until theirs comes), so the refused
+        update is answered by an echo carrying the kernel's values; a plain update follows for front ends
+        that do not echo."""
+        from ipywidgets.widgets.widget import JUPYTER_WIDGETS_ECHO
+
+        if JUPYTER_WIDGETS_ECHO:
+            self.owner._send({"method": "echo_update", "state": self.owner.get_state(keys), "buffer_paths": []})
+        self.owner.send_state(keys)
 
     # ---- refusals ---------------------------------------------------------------------------------------
     def refuse(self, exc: MessageRefused, cause: BaseException | None = None) -> None:
