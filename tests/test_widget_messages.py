@@ -364,3 +364,16 @@ def test_no_field_can_carry_a_path(run):
         for p in PATHS:
             with pytest.raises(MessageRefused):
                 f.check(p, w, "f")
+
+
+def test_contracts_document_every_message_and_writable_trait(run):
+    """docs/CONTRACTS.md's message tables list every declared message type and browser-writable trait."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "CONTRACTS.md").read_text()
+    table = doc[doc.index("### Messages"):]
+    rows = [ln for ln in table.splitlines() if ln.startswith("| `")]
+    w = TimeTravelWidget(run=run)
+    writable = [k for k in w.keys if w.trait_metadata(k, "browser") is not None]
+    assert set(writable) == {"epoch", "time", "selection", "hovered", "color_by", "filters", "point_size", "speed",
+                             "show_territory", "playing"}
+    for name in list(w._messages.specs) + writable:
+        assert any(f"`{name}`" in ln.split("|")[1] for ln in rows), f"{name} is not in docs/CONTRACTS.md's tables"
