@@ -153,7 +153,7 @@ class TimeTravelWidget(anywidget.AnyWidget):
     def class_count(self) -> int:
         """Class ids a view may name (in filters): the number of classes, or the wire's limit when unknown."""
         if self._class_count is None:
-            c = self.dynamics.n_classes
+            c = len(self.info.get("classes") or []) or self.dynamics.n_classes
             self._class_count = int(c) if c else tr.NO_CLASS
         return self._class_count
 
