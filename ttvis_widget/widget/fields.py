@@ -28,7 +28,10 @@ class MessageRefused(ValueError):
 
     def __init__(self, field: str | None, problem: str, kind: str | None = None, rid: str | None = None):
         self.field, self.problem, self.kind, self.rid = field, problem, kind, rid
-        super().__init__(self.reason)
+        super().__init__(field, problem)
+
+    def __str__(self) -> str:  # kind and rid are filled in by the router after the field check raised
+        return self.reason
 
     @property
     def reason(self) -> str:
@@ -86,7 +89,8 @@ class Int(Field):
         self.lo, self.hi = lo, hi
 
     def bounds(self, ctx) -> tuple[int, int]:
-        return (-(2 ** 63) if self.lo is None else _at(self.lo, ctx), 2 ** 63 - 1 if self.hi is None else _at(self.hi, ctx))
+        return (-(2 ** 63) if self.lo is None else _at(self.lo, ctx),
+                2 ** 63 - 1 if self.hi is None else _at(self.hi, ctx))
 
     def check(self, value, ctx, name):
         if not _is_int(value):

@@ -190,7 +190,7 @@ class MessageRouter:
             exc.kind, exc.rid = exc.kind or spec.kind, exc.rid or kwargs.get("rid")
             self.refuse(exc)
         except Exception as exc:  # noqa: BLE001 - reported to the view and the log, not raised into the comm
-            self.refuse(MessageRefused(None, f"the kernel failed to answer it: {type(exc).__name__}: {exc}",
+            self.refuse(MessageRefused(None, f"the kernel failed to answer it: {type(exc).__name__}: {str(exc)[:300]}",
                                        kind=spec.kind, rid=kwargs.get("rid")), exc)
 
     # ---- synced traits ----------------------------------------------------------------------------------
