@@ -290,9 +290,10 @@ def test_sample_request_replies_with_png():
     content, bufs = rec.msgs[-1]
     assert content["type"] == "sample" and content["index"] == 4 and content["media"] == "image"
     assert bytes(bufs[0])[:4] == b"\x89PNG"
-    w._on_custom_msg(w, {"type": "sample", "index": 999}, [])  # out of range: ignored
+    w._on_custom_msg(w, {"type": "sample", "index": 999}, [])  # out of range: refused (test_widget_messages.py)
     w._on_custom_msg(w, {"type": "nonsense"}, [])
-    assert len(rec.msgs) == 1
+    assert [c["type"] for c, _ in rec.msgs] == ["sample", "refused", "refused"]
+    assert [c["field"] for c, _ in rec.msgs[1:]] == ["index", "type"]
 
 
 def test_each_request_gets_its_own_stream():

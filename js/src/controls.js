@@ -74,8 +74,10 @@ export class Controls {
     this.territory.disabled = false;
   }
 
-  setStatus(text) {
+  /** The header's status line; `warn` marks a notice (e.g. a refused message). */
+  setStatus(text, warn = false) {
     this.status.textContent = text;
+    this.status.classList.toggle("ttvis-status-warn", !!warn);
   }
 
   sync(s) {

@@ -1,11 +1,11 @@
 // The view's data feed: asks the kernel for this view's own stream and applies its messages (meta, chunk,
-// territory, done) to the CPU store and the GPU; messages for every view (sample, focus) go to handlers.
+// territory, done) to the CPU store and the GPU; messages for every view (sample, focus, refused) go to handlers.
 import { newRid } from "./transport.js";
 
 export class DataFeed {
   /**
    * store: DataStore; renderer(): the Renderer or null; send(msg): to the kernel.
-   * on: {meta(), data(kind), sample(msg, buffers), focus(index), error(message)}.
+   * on: {meta(), data(kind), sample(msg, buffers), focus(index), refused(msg), error(message)}.
    */
   constructor(store, renderer, send, on) {
     this.store = store;
@@ -28,6 +28,7 @@ export class DataFeed {
     if (!c || typeof c !== "object") return;
     if (c.type === "sample") return this.on.sample(c, buffers);
     if (c.type === "focus") return this.on.focus(c.index);
+    if (c.type === "refused") return this.on.refused(c);
     if (c.rid !== this.rid || this.failed) return;
     const s = this.store;
     try {

@@ -30,6 +30,11 @@ export function installHook(v) {
     get territoriesLoaded() { return v.store.territory ? v.store.territory.filter((x) => x).length : 0; },
     get camera() { return { cx: v.camera.cx, cy: v.camera.cy, k: v.camera.k, w: v.camera.w, h: v.camera.h }; },
     get bounds() { return v.store.bounds; },
+    /** this view's refusals from the kernel, oldest first: [{message, field, reason, at}] */
+    get refusals() { return v.refusals.items.map((r) => ({ ...r })); },
+    /** what the page could send anyway (the browser is untrusted): lets tests send bad input the real way */
+    sendToKernel: (msg, buffers) => v.sync.send(msg, buffers),
+    setTraits: (values) => v.sync.set(values),
     dataToClient: toClient,
     clientToData(cx, cy) {
       const r = v.canvas.getBoundingClientRect();

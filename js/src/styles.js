@@ -25,6 +25,7 @@ export const CSS = `
 .ttvis-title { font-weight: 600; font-size: 13px; }
 .ttvis-meta { color: #555; }
 .ttvis-status { color: #777; margin-left: auto; font-variant-numeric: tabular-nums; }
+.ttvis-status.ttvis-status-warn { color: #b3261e; }
 .ttvis-main { display: flex; gap: 6px; align-items: stretch; }
 .ttvis-stage { position: relative; flex: 1 1 auto; min-width: 200px; height: 480px; border: 1px solid #e3e3e3; overflow: hidden; }
 .ttvis-canvas { position: absolute; inset: 0; width: 100%; height: 100%; display: block; outline: none; touch-action: none; cursor: grab; }

@@ -12,6 +12,7 @@ import { PanelHost, panelContext, textPanel } from "./panels/index.js";
 import { legendPanel } from "./panels/legend.js";
 import { Picker } from "./picking.js";
 import { createContext, Renderer } from "./renderer.js";
+import { Refusals, SHOW_MS } from "./refusals.js";
 import { observeSize } from "./resize.js";
 import { styleElement } from "./styles.js";
 import { ModelSync } from "./sync.js";
@@ -39,7 +40,9 @@ export class TimeTravelView {
     this.feed = new DataFeed(this.store, () => this.renderer, (msg) => this.sync.send(msg), {
       meta: () => this.onMeta(), data: () => { this.updateStatus(); this.panels.notify("data"); this.requestRender(); },
       sample: (c, buffers) => this.cache.receive(c, buffers), focus: (i) => this.focus(i), error: (m) => this.fail(m),
+      refused: (c) => this.refused(c),
     });
+    this.refusals = new Refusals(this.feed.rid);
     this.buildDom(el);
     this.loop = new FrameLoop(this);
     this.territories = new TerritoryLoader(this.store, () => this.renderer, () => this.requestRender());
@@ -171,10 +174,19 @@ export class TimeTravelView {
       const b = this.renderer?.bytes || 0;
       txt = txt || `${s.nEpochs} epochs on GPU (${b >= 1048576 ? (b / 1048576).toFixed(1) + " MB" : Math.ceil(b / 1024) + " KB"})`;
     }
-    this.controls.setStatus(txt);
+    const notice = this.refusals.text(performance.now());
+    this.controls.setStatus(notice || txt, !!notice);
     if (this.error) return;
     if (s.meta && s.epochReady(0)) this.message.style.display = "none";
     else this.message.textContent = s.meta ? "loading the first epoch…" : "waiting for the kernel…";
+  }
+
+  /** The kernel refused something this view sent: a notice in the status line for SHOW_MS. */
+  refused(c) {
+    if (!this.refusals.receive(c, performance.now())) return;
+    this.updateStatus();
+    clearTimeout(this.refusalTimer);
+    this.refusalTimer = setTimeout(() => { if (!this.destroyed) this.updateStatus(); }, SHOW_MS + 50);
   }
 
   fail(msg) {
@@ -290,6 +302,7 @@ export class TimeTravelView {
 
   destroy() {
     this.destroyed = true;
+    clearTimeout(this.refusalTimer);
     this.loop.dispose();
     this.sync.dispose();
     this.territories.dispose();

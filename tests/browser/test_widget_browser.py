@@ -231,3 +231,48 @@ def test_play_button_runs_to_the_last_epoch(lab_view):
     got = v.kernel_value("[w.epoch, w.playing]", [v.epochs[-1], False], timeout=30)
     assert got == [v.epochs[-1], False], f"playback did not stop at the last epoch: [w.epoch, w.playing] = {got}"
     harness.wait_time(page, float(len(v.epochs) - 1))
+
+
+HOOK_CALL = "([sel, fn, arg]) => document.querySelector(sel).__ttvis[fn](arg)"
+
+
+def test_refused_messages_are_shown_and_change_nothing(lab_view):
+    """The browser is untrusted input: bad messages sent the real way (the page's own comm) are refused by
+    the kernel, named in the view's status line and in ``w.refusals``, change nothing, raise no traceback
+    into the notebook, and the view keeps working."""
+    v, page = lab_view, lab_view.page
+    v.k.run("w.selection = [3]")
+    page.wait_for_function("(sel) => JSON.stringify(document.querySelector(sel).__ttvis.selection) === '[3]'",
+                           arg=CANVAS, timeout=30_000)
+    n0 = v.k.eval("len(w.refusals)")
+
+    def refused_in_view(field):
+        page.wait_for_function(
+            "([sel, f]) => { const r = document.querySelector(sel).__ttvis.refusals;"
+            " return r.length && r[r.length - 1].field === f; }", arg=[CANVAS, field], timeout=30_000)
+        status = page.locator(".ttvis-root .ttvis-status").first
+        text = status.text_content()
+        assert "refused by the kernel" in text and repr(field) in text, text
+        assert "ttvis-status-warn" in (status.get_attribute("class") or "")
+
+    page.evaluate(HOOK_CALL, [CANVAS, "sendToKernel", {"type": "sample", "index": -1}])
+    refused_in_view("index")
+    harness.save_artifact("refused-status.png", page.locator(".ttvis-root").first.screenshot(type="png"))
+    page.evaluate(HOOK_CALL, [CANVAS, "sendToKernel", {"type": "request", "rid": "../../etc/passwd"}])
+    page.evaluate(HOOK_CALL, [CANVAS, "setTraits", {"selection": [-5, 3]}])
+    refused_in_view("selection")
+    got = v.kernel_value("[r['field'] for r in w.refusals[%d:]]" % n0, ["index", "rid", "selection"])
+    assert got == ["index", "rid", "selection"], got
+    assert v.k.eval("w.selection") == [3]
+    # the view shows the kernel's selection again, and still follows the kernel and answers its requests
+    page.wait_for_function("(sel) => JSON.stringify(document.querySelector(sel).__ttvis.selection) === '[3]'",
+                           arg=CANVAS, timeout=30_000)
+    v.k.run("w.selection = [4, 9]")
+    page.wait_for_function("(sel) => JSON.stringify(document.querySelector(sel).__ttvis.selection) === '[4,9]'",
+                           arg=CANVAS, timeout=30_000)
+    page.evaluate(HOOK_CALL, [CANVAS, "setTraits", {"selection": [5]}])
+    assert v.kernel_value("w.selection", [5]) == [5]
+    v.set_epoch(v.epochs[1])
+    assert not harness.notebook_errors(page), harness.notebook_errors(page)
+    assert v.k.eval("len(w.refusals)") == n0 + 3
+    v.k.run("w.selection = []")

@@ -21,8 +21,9 @@ Messages kernel -> front end (``content``, ``buffers``):
   in answer to a hover (widget.py); ``{"type": "focus", "index"}`` from ``TimeTravelWidget.find``.
 
 Messages front end -> kernel: ``{"type": "request", "rid"}`` (a view asks for its own stream) and
-``{"type": "sample", "index"}`` (a hovered sample's image or text); other message types and indices out of range
-are ignored.
+``{"type": "sample", "index"}`` (a hovered sample's image or text), declared and checked in widget.py /
+messages.py; anything else, or anything out of range, is refused with ``{"type": "refused", "rid", "message",
+"field", "reason"}`` (docs/CONTRACTS.md, "Messages").
 
 Every message's buffers together stay under ``CHUNK_LIMIT`` bytes (a few KB of JSON aside), except a single
 territory PNG larger than that, which goes alone.

@@ -3,11 +3,14 @@
 Synced traits are small (view state only). The per-epoch positions, predictions, confidences and territory
 images travel as binary custom messages (see :mod:`.transport`) when a view asks for them, so they are never
 part of the saved notebook state, and every new view of the same widget gets its own copy.
+
+What a view sends is untrusted: custom messages are declared with ``@message`` next to their handlers and
+browser-writable traits with ``browser=`` in their tags; :mod:`.messages` checks both before anything runs.
 """
 from __future__ import annotations
 
+import operator
 import threading
-import uuid
 from pathlib import Path
 
 import anywidget
@@ -16,6 +19,8 @@ import traitlets as t
 
 from ..palette import class_colors_hex
 from . import transport as tr
+from .fields import ClassIds, Choice, Epoch, Flag, Index, Indices, Number, Record, Token
+from .messages import MessageRefused, MessageRouter, message
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 BUNDLE = STATIC / "widget.js"
@@ -29,6 +34,10 @@ export default { render({ el }) {
 """
 
 FILTER_DEFAULTS = {"labels": None, "predictions": None, "split": "all", "correctness": "all"}
+SPLITS = ("train", "test", "all")
+CORRECTNESS = ("correct", "incorrect", "all")
+POINT_SIZE = (0.5, 64.0)
+SPEED = (0.05, 100.0)  # epochs per second
 VIEW_TRAITS = ("epoch", "time", "selection", "color_by", "filters", "point_size", "show_territory",
                "playing", "speed")
 
@@ -53,6 +62,11 @@ def resolve_run(source=None, method: str = "dvi", run=None, **fit_params):
     return ttvis_widget.fit(source, method=method, **fit_params)
 
 
+def _last_epoch_index(w) -> int:
+    """E-1"""
+    return len(w.epochs) - 1
+
+
 class TimeTravelWidget(anywidget.AnyWidget):
     """Time-travelling scatterplot of a training run.
 
@@ -70,17 +84,22 @@ class TimeTravelWidget(anywidget.AnyWidget):
     #: free while a method computes them on first use (the first epoch's goes right after its positions)
     territories_in_background = True
 
+    # ``browser=``: the check a view's update of the trait must pass (messages.py); traits without it are
+    # read-only from the browser. The @validate methods below still normalize values set from Python.
     info = t.Dict().tag(sync=True)
-    epoch = t.Int(0).tag(sync=True)
-    time = t.Float(0.0).tag(sync=True)
-    selection = t.List(t.Int()).tag(sync=True)
-    hovered = t.Int(-1).tag(sync=True)
-    color_by = t.Enum(["label", "prediction"], default_value="label").tag(sync=True)
-    filters = t.Dict().tag(sync=True)
-    point_size = t.Float(4.0).tag(sync=True)
-    show_territory = t.Bool(True).tag(sync=True)
-    playing = t.Bool(False).tag(sync=True)
-    speed = t.Float(2.0).tag(sync=True)
+    epoch = t.Int(0).tag(sync=True, browser=Epoch())
+    time = t.Float(0.0).tag(sync=True, browser=Number(0.0, _last_epoch_index))
+    selection = t.List(t.Int()).tag(sync=True, browser=Indices())
+    hovered = t.Int(-1).tag(sync=True, browser=Index(allow_none_value=True))
+    color_by = t.Enum(["label", "prediction"], default_value="label").tag(sync=True,
+                                                                           browser=Choice("label", "prediction"))
+    filters = t.Dict().tag(sync=True, browser=Record(
+        labels=ClassIds(optional=True), predictions=ClassIds(optional=True), split=Choice(*SPLITS),
+        correctness=Choice(*CORRECTNESS)))
+    point_size = t.Float(4.0).tag(sync=True, browser=Number(*POINT_SIZE))
+    show_territory = t.Bool(True).tag(sync=True, browser=Flag())
+    playing = t.Bool(False).tag(sync=True, browser=Flag())
+    speed = t.Float(2.0).tag(sync=True, browser=Number(*SPEED))
     status = t.Unicode("").tag(sync=True)
 
     def __init__(self, source=None, method: str = "dvi", run=None, **kwargs):
@@ -90,6 +109,7 @@ class TimeTravelWidget(anywidget.AnyWidget):
         self.epochs = [int(e) for e in self.run.epochs]
         self._payload: tr.Payload | None = None
         self._territory_ok: bool | None = None
+        self._class_count: int | None = None
         self._terr_lock = threading.RLock()
         self._terr_threads: list[threading.Thread] = []
         d = self.dynamics
@@ -104,7 +124,52 @@ class TimeTravelWidget(anywidget.AnyWidget):
         super().__init__(info=info, epoch=self.epochs[0], filters=dict(FILTER_DEFAULTS))
         for k, v in view.items():
             setattr(self, k, v)
-        self.on_msg(self._on_custom_msg)
+        self._messages = MessageRouter(self)
+        self.on_msg(self._messages.dispatch)
+
+    # ---- what a view sends (untrusted; checked in messages.py) -----------------------------------------
+    def _handle_msg(self, msg):
+        """The comm's entry point for everything a view sends: the envelope is checked before ipywidgets
+        reads it, so a malformed message is refused instead of raising inside the comm."""
+        try:
+            self._messages.check_envelope(msg)
+        except Exception as exc:  # noqa: BLE001 - refused, never raised into the comm
+            self._messages.refuse(exc if isinstance(exc, MessageRefused) else MessageRefused("content", repr(exc)))
+            return
+        super()._handle_msg(msg)
+
+    def set_state(self, sync_data):
+        """A view's trait update (ipywidgets calls this): checked against the traits' ``browser=`` fields, then
+        applied as one unit; a refused update changes nothing and the views get the kernel's values back."""
+        self._messages.set_state(sync_data, super().set_state)
+
+    @property
+    def refusals(self) -> list[dict]:
+        """The last messages refused from the views (at most 100), oldest first: ``{"type": "refused",
+        "message" (its type, or "update"), "field", "reason", "rid"}``."""
+        return list(self._messages.refusals)
+
+    @property
+    def class_count(self) -> int:
+        """Class ids a view may name (in filters): the number of classes, or the wire's limit when unknown."""
+        if self._class_count is None:
+            c = len(self.info.get("classes") or []) or self.dynamics.n_classes
+            self._class_count = int(c) if c else tr.NO_CLASS
+        return self._class_count
+
+    @message("request", rid=Token())
+    def _on_request(self, rid):
+        """A view renders and asks for its own data stream."""
+        self._send_data(rid)
+
+    @message("sample", index=Index())
+    def _on_sample(self, index, rid=None):
+        """A view hovers sample ``index`` and wants its image or text."""
+        self._send_sample(index, rid)
+
+    def _on_custom_msg(self, _widget, content, buffers):
+        """The custom-message callback (kept for callers of the old name): see :meth:`MessageRouter.dispatch`."""
+        self._messages.dispatch(self, content, buffers)
 
     # ---- trait validation and the epoch <-> time link ---------------------------------------------
     @t.validate("epoch")
@@ -141,6 +206,13 @@ class TimeTravelWidget(anywidget.AnyWidget):
             raise t.TraitError(f"selection indices must be in [0, {self.dynamics.n_samples})")
         return sel
 
+    @t.validate("hovered")
+    def _valid_hovered(self, proposal):
+        i = int(proposal["value"])
+        if hasattr(self, "dynamics") and not -1 <= i < self.dynamics.n_samples:
+            raise t.TraitError(f"hovered must be -1 (none) or a sample index in [0, {self.dynamics.n_samples})")
+        return i
+
     @t.validate("filters")
     def _valid_filters(self, proposal):
         f = dict(FILTER_DEFAULTS)
@@ -151,20 +223,30 @@ class TimeTravelWidget(anywidget.AnyWidget):
         f.update(given)
         for key in ("labels", "predictions"):
             if f[key] is not None:
-                f[key] = sorted({int(c) for c in f[key]})
-        if f["split"] not in ("train", "test", "all"):
+                try:  # integers only (numpy's too): a float or a string is an error, not a class id
+                    f[key] = sorted({operator.index(c) for c in f[key]})
+                except TypeError:
+                    raise t.TraitError(f'filters["{key}"] must be a list of class ids (integers) or None') from None
+        if f["split"] not in SPLITS:
             raise t.TraitError('filters["split"] must be "train", "test" or "all"')
-        if f["correctness"] not in ("correct", "incorrect", "all"):
+        if f["correctness"] not in CORRECTNESS:
             raise t.TraitError('filters["correctness"] must be "correct", "incorrect" or "all"')
         return f
 
+    @staticmethod
+    def _clamped(name, value, lo_hi):
+        v = float(value)
+        if not np.isfinite(v):
+            raise t.TraitError(f"{name} must be finite, got {v}")
+        return float(min(max(v, lo_hi[0]), lo_hi[1]))
+
     @t.validate("point_size")
     def _valid_point_size(self, proposal):
-        return float(min(max(float(proposal["value"]), 0.5), 64.0))
+        return self._clamped("point_size", proposal["value"], POINT_SIZE)
 
     @t.validate("speed")
     def _valid_speed(self, proposal):
-        return float(min(max(float(proposal["value"]), 0.05), 100.0))
+        return self._clamped("speed", proposal["value"], SPEED)
 
     # ---- data for the front end -------------------------------------------------------------------
     @property
@@ -255,17 +337,6 @@ class TimeTravelWidget(anywidget.AnyWidget):
         except Exception as exc:  # a broken sample must not break the widget
             content["error"] = f"{type(exc).__name__}: {exc}"
         self.send(content, buffers=bufs)
-
-    def _on_custom_msg(self, _widget, content, buffers):
-        """Messages from a view (untrusted): "request" (its data stream) and "sample" (a hovered sample); see
-        transport.py. Other types and out-of-range indices are ignored."""
-        kind = content.get("type") if isinstance(content, dict) else None
-        if kind == "request":
-            self._send_data(str(content.get("rid") or uuid.uuid4().hex))
-        elif kind == "sample":
-            i = int(content.get("index", -1))
-            if 0 <= i < self.dynamics.n_samples:
-                self._send_sample(i, content.get("rid"))
 
     # ---- Python API -------------------------------------------------------------------------------
     def sample_info(self, i: int, epoch: int | None = None) -> dict:
