@@ -245,7 +245,7 @@ def test_timevis_edges_mode_segmented_and_resumed(digits, tmp_path, monkeypatch)
 def test_steps_scale_multiplies_every_step_count_and_auto_follows_the_node_count(digits, tmp_path, monkeypatch):
     """``steps_scale``: a number multiplies the layout, encoder and decoder step counts of DVI and TimeVis;
     "auto" is 1 up to the demo's node count (so digits fits as before) and grows with the nodes beyond it."""
-    import ttvis_widget.engine.base as base_mod
+    import ttvis_widget.engine.params as params_mod
     import ttvis_widget.engine.dvi as dvi_mod
     import ttvis_widget.engine.timevis as tv_mod
 
@@ -279,7 +279,7 @@ def test_steps_scale_multiplies_every_step_count_and_auto_follows_the_node_count
             assert sum(two[name]) == 2 * sum(one[name]), (method, name, one[name], two[name])
     assert counts["dvi", 1.0] == {"umap_layout": [20], "fit_encoder": [30], "fit_decoder": [10]}
 
-    monkeypatch.setattr(base_mod, "REFERENCE_NODES", 500)  # as if digits were 4x the demo
+    monkeypatch.setattr(params_mod, "REFERENCE_NODES", 500)  # as if digits were 4x the demo
     seen = spy_steps(dvi_mod)
     run = fit(digits, method="dvi", epochs=digits.epochs[:1], cache_dir=tmp_path / "dvi-big", progress=False,
               steps_scale="auto", **dvi_kw)

@@ -294,7 +294,7 @@ def test_exact_knn_limit_is_larger_on_a_gpu_and_an_explicit_one_wins():
 def test_release_memory_trims_the_heap_on_glibc():
     import platform
 
-    from ttvis_widget.engine.base import release_memory
+    from ttvis_widget.engine.resources import release_memory
 
     expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
     assert release_memory() is expected
@@ -304,7 +304,7 @@ def test_release_memory_trims_the_heap_on_glibc():
 def test_node_matrix_helpers_match_their_whole_matrix_forms(tmp_path):
     """The fit's node matrix is built, normalised and whitened in chunks (no whole-matrix temporaries); the
     results equal the one-shot forms."""
-    from ttvis_widget.engine.base import stack_rows
+    from ttvis_widget.engine.resources import stack_rows
     from ttvis_widget.engine.models import chunk_rows, encode_all
 
     rng = np.random.default_rng(3)
@@ -605,7 +605,7 @@ def test_fixed_step_counts_warn_when_each_node_gets_far_fewer_updates():
     ``steps_scale`` leaves each node under half its updates, and the fit says so (and what to pass)."""
     import warnings
 
-    from ttvis_widget.engine.base import REFERENCE_NODES, step_factor
+    from ttvis_widget.engine.params import REFERENCE_NODES, step_factor
 
     def warned(scale, n):
         with warnings.catch_warnings(record=True) as w:

@@ -10,7 +10,8 @@ import time
 
 import numpy as np
 
-from .base import Checkpoints, Projector
+from .base import Projector
+from .checkpoints import Checkpoints
 
 
 class PCABaseline(Projector):
