@@ -106,6 +106,7 @@ from . import graph as G
 from .base import Projector, Timer
 from .checkpoints import Checkpoints, cpu_state
 from .device import amp_dtype, resolve_device
+from .knn import knn, knn_exact
 from .layout import Anchor, cross_prediction_weights, fit_decoder, fit_encoder, fit_joint, pca_init, procrustes, umap_layout
 from .losses import find_ab_params
 from .models import VisModel, chunk_rows, decode_numpy, default_decoder_hidden, encode_all, encode_numpy
@@ -140,7 +141,7 @@ def epoch_complex(X, dynamics, epoch, *, n_neighbors: int, n_borders: int, borde
     from .borders import generate_border_points
 
     with timer("knn_s"):
-        idx, dist = G.knn(X, n_neighbors, exact_max=exact_knn_max, device=device, seed=seed, timings=timer.t)
+        idx, dist = knn(X, n_neighbors, exact_max=exact_knn_max, device=device, seed=seed, timings=timer.t)
     with timer("fuzzy_s"):
         spatial, sig, rho = G.fuzzy_simplicial_set(idx, dist, n_neighbors, backend=graph_backend, seed=seed)
     B = bgraph = None
@@ -334,7 +335,7 @@ class DVI(ParametricMixin, Projector):
         n = len(X)
         samp = (h < n) & (t < n)
         Ys = umap_layout(h[samp], t[samp], w[samp], n, init[:n], steps=steps, lr=lr, **kw)
-        near, _ = G.knn_exact(B, self.n_neighbors, Y=X, device=dev)
+        near, _ = knn_exact(B, self.n_neighbors, Y=X, device=dev)
         Yb = Ys[torch.from_numpy(near).to(Ys.device)].mean(1)
         return umap_layout(h[~samp], t[~samp], w[~samp], n + len(B), torch.cat([Ys, Yb]),
                            steps=scaled_steps(self.border_place_steps, k), lr=self.layout_lr, n_frozen=n, **kw)
@@ -449,7 +450,7 @@ class DVI(ParametricMixin, Projector):
                 prev_knn = ck.load_npz(f"state/knn_{e}")["idx"] if ck.has_npz(f"state/knn_{e}") else None
                 prev_layout = ck.load_npz(f"state/layout_{e}")["Y"] if ck.has_npz(f"state/layout_{e}") else None
                 if prev_knn is None and i + 1 < len(self.epochs_):
-                    prev_knn = G.knn(dynamics.representation(e), self.n_neighbors, exact_max=self.exact_knn_max,
+                    prev_knn = knn(dynamics.representation(e), self.n_neighbors, exact_max=self.exact_knn_max,
                                      device=dev)[0]
                 continue
             timer = Timer()

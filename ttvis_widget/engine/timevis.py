@@ -89,6 +89,7 @@ from .base import Projector, Timer
 from .checkpoints import Checkpoints, cpu_state
 from .device import amp_dtype, resolve_device
 from .dvi import ParametricMixin
+from .knn import knn_exact
 from .layout import fit_decoder, fit_encoder, fit_joint, pca_init, umap_layout
 from .losses import find_ab_params, prediction_kl
 from .models import VisModel, encode_numpy
@@ -375,7 +376,7 @@ class TimeVis(ParametricMixin, Projector):
                 if prev is not None:
                     init[:n] = prev
                     if len(ids) > n:  # border points start at their nearest sample's position
-                        near = G.knn_exact(nodes[ids[n:]].cpu().numpy(), 1, Y=nodes[i * n:(i + 1) * n].cpu().numpy(),
+                        near = knn_exact(nodes[ids[n:]].cpu().numpy(), 1, Y=nodes[i * n:(i + 1) * n].cpu().numpy(),
                                            device=dev)[0][:, 0]
                         init[n:] = prev[torch.as_tensor(near, device=dev)]
                 Yi = umap_layout(hi, ti, wi, len(ids), init, a=a, b=b,
