@@ -16,7 +16,10 @@ from .cache import clear as clear_cache
 from .cache import info as cache_info
 from .cache import set_limit as set_cache_limit
 from .events import KINDS, THRESHOLDS, Events, training_events
+from .neighbors import Neighbors, neighbors
+from .similar import similar
 from .validate import AnalysisError, EpochNotRecordedError
 
-__all__ = ["training_events", "Events", "KINDS", "THRESHOLDS", "AnalysisError", "EpochNotRecordedError", "clear_cache", "cache_info",
+__all__ = ["training_events", "Events", "neighbors", "Neighbors", "similar",
+           "KINDS", "THRESHOLDS", "AnalysisError", "EpochNotRecordedError", "clear_cache", "cache_info",
            "set_cache_limit"]
