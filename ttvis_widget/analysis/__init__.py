@@ -16,10 +16,11 @@ from .cache import clear as clear_cache
 from .cache import info as cache_info
 from .cache import set_limit as set_cache_limit
 from .events import KINDS, THRESHOLDS, Events, training_events
+from .influence import Influence, influence
 from .neighbors import Neighbors, neighbors
 from .similar import similar
 from .validate import AnalysisError, EpochNotRecordedError
 
-__all__ = ["training_events", "Events", "neighbors", "Neighbors", "similar",
+__all__ = ["training_events", "Events", "neighbors", "Neighbors", "similar", "influence", "Influence",
            "KINDS", "THRESHOLDS", "AnalysisError", "EpochNotRecordedError", "clear_cache", "cache_info",
            "set_cache_limit"]
