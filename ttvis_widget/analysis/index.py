@@ -44,7 +44,7 @@ class EpochIndex:
     def _queries(self, q):
         import torch
 
-        q = np.ascontiguousarray(np.atleast_2d(np.asarray(q, np.float32)))
+        q = np.array(np.atleast_2d(q), np.float32, order="C")  # a copy: rows of a memory map are read-only
         if q.shape[1] != self.dim:
             raise ValueError(f"query vectors have {q.shape[1]} dimensions; the representations have {self.dim}")
         return torch.from_numpy(q).to(self.device)
@@ -68,7 +68,9 @@ class EpochIndex:
             it = torch.from_numpy(idx) if on_host else idx
             # the search ranks by |y|^2 - 2 x.y, which loses digits for close pairs (a duplicate comes out at
             # 1e-3, not 0): the k distances returned are recomputed directly, and the k re-sorted by them
-            dist = (self.x[it] - qt[:, None, :]).norm(dim=2)
+            # index_select, not x[it]: advanced indexing with a 2-D index costs ~15 ms on the host here
+            near = self.x.index_select(0, it.reshape(-1)).reshape(len(qt), k, self.dim)
+            dist = torch.linalg.vector_norm(near - qt[:, None, :], dim=2)
             dist, order = torch.sort(dist, dim=1, stable=True)
             it = torch.gather(it, 1, order)
         return it.cpu().numpy(), dist.cpu().numpy()
