@@ -125,6 +125,28 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return z
 
 
+def _prediction_summary(dynamics, epoch: int) -> dict | None:
+    """{"prediction" int64 [N], "confidence" (softmax of the predicted class), "label_prob" (of the label, or
+    None without labels)} of one epoch, or None without predictions; cached (16 bytes a sample), so that
+    scrubbing computes each epoch once."""
+    def build():
+        logits = dynamics.prediction(epoch)
+        if logits is None:
+            return None
+        p = softmax(logits)
+        out = {"prediction": p.argmax(1), "confidence": p.max(1), "label_prob": None}
+        labels = dynamics.labels
+        if labels is not None:
+            if len(labels) and int(labels.max()) >= p.shape[1]:
+                raise AnalysisError(f"{dynamics.name!r}: label {int(labels.max())} is out of range for "
+                                    f"predictions with {p.shape[1]} classes")
+            out["label_prob"] = p[np.arange(len(labels)), labels]
+        return out
+
+    return cache.cached(dynamics, ("predictions", int(epoch)), build,
+                        lambda v: 0 if v is None else sum(a.nbytes for a in v.values() if a is not None))
+
+
 def distance_to_epoch(dynamics, epoch: int, ref: int) -> np.ndarray:
     """||h_i(epoch) - h_i(ref)|| for every sample, float32 [N]; cached (N floats an epoch)."""
     def build():
@@ -172,34 +194,27 @@ def training_events(dynamics, epoch, previous=None, **thresholds) -> Events:
     cols: dict[str, np.ndarray | None] = dict.fromkeys(_COLUMNS)
     labels = dynamics.labels
     cols["label"] = labels
-    cols["split"] = np.where(dynamics.split == 0, "train", "test")
+    cols["split"] = dynamics.split
 
-    now, before = dynamics.prediction(e), dynamics.prediction(prev)
+    now, before = _prediction_summary(dynamics, e), _prediction_summary(dynamics, prev)
     if now is None or before is None:
         which = " and ".join(f"epoch {x}" for x, p in ((prev, before), (e, now)) if p is None)
         for k in _NEEDS_PREDICTIONS:
             reasons[k] = f"no predictions at {which} (no recorded logits and no head to compute them)"
     else:
-        p_now, p_before = softmax(now), softmax(before)
-        pred_now, pred_before = p_now.argmax(1), p_before.argmax(1)
-        cols.update(prediction=pred_now, prev_prediction=pred_before,
-                    confidence=p_now.max(1), prev_confidence=p_before.max(1))
-        flip = pred_now != pred_before
-        sets["prediction_flip"] = np.flatnonzero(flip)
+        cols.update(prediction=now["prediction"], prev_prediction=before["prediction"],
+                    confidence=now["confidence"], prev_confidence=before["confidence"])
+        sets["prediction_flip"] = np.flatnonzero(now["prediction"] != before["prediction"])
         if labels is None:
             for k in _NEEDS_LABELS:
                 reasons[k] = "the dynamics have no labels"
         else:
-            if len(labels) and int(labels.max()) >= p_now.shape[1]:
-                raise AnalysisError(f"{dynamics.name!r}: label {int(labels.max())} is out of range for "
-                                    f"predictions with {p_now.shape[1]} classes")
-            right_now, right_before = pred_now == labels, pred_before == labels
+            right_now, right_before = now["prediction"] == labels, before["prediction"] == labels
             sets["became_wrong"] = np.flatnonzero(right_before & ~right_now)
             sets["became_correct"] = np.flatnonzero(~right_before & right_now)
-            rows = np.arange(len(labels))
-            cols["label_prob"], cols["prev_label_prob"] = p_now[rows, labels], p_before[rows, labels]
+            cols["label_prob"], cols["prev_label_prob"] = now["label_prob"], before["label_prob"]
             sets["confidence_change"] = np.flatnonzero(
-                np.abs(cols["label_prob"] - cols["prev_label_prob"]) > th["confidence"])
+                np.abs(now["label_prob"] - before["label_prob"]) > th["confidence"])
 
     delta = distance_to_epoch(dynamics, e, final) - distance_to_epoch(dynamics, prev, final)
     cols["movement"] = delta
@@ -214,4 +229,5 @@ def training_events(dynamics, epoch, previous=None, **thresholds) -> Events:
 
     keep = np.unique(np.concatenate([np.zeros(0, np.int64)] + list(sets.values()))).astype(np.int64)
     kept = {name: (None if arr is None else np.asarray(arr)[keep]) for name, arr in cols.items()}
+    kept["split"] = np.where(kept["split"] == 0, "train", "test")
     return Events(e, prev, final, th, sets, reasons, keep, kept, dynamics.class_names)

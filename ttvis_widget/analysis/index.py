@@ -34,7 +34,9 @@ class EpochIndex:
         self.device = torch.device(device)
         self.x = x.to(self.device)
         self.sq = (self.x * self.x).sum(1)
-        self.norm = self.sq.sqrt()
+        norm = self.sq.sqrt()
+        # 1/|x|, 0 for a zero row (its similarity is 0): a cosine query is one product and one multiply
+        self.inv_norm = torch.where(norm > _TINY, 1.0 / norm.clamp_min(_TINY), torch.zeros_like(norm))
         self.n, self.dim = (int(s) for s in self.x.shape)
 
     @property
@@ -88,7 +90,8 @@ class EpochIndex:
             raise ValueError("a query vector has zero norm: its cosine similarity is undefined "
                              "(use metric='euclidean')")
         with torch.no_grad(), full_float32():
-            s = (qt / qn) @ self.x.T / self.norm.clamp_min(_TINY)[None, :]
+            s = (qt / qn) @ self.x.T
+            s.mul_(self.inv_norm)
             if exclude is not None and len(exclude):
                 s[:, torch.as_tensor(np.asarray(exclude, np.int64), device=self.device)] = -float("inf")
             vals, idx = torch.topk(s, k, dim=1, largest=True, sorted=True)
