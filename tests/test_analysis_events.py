@@ -188,3 +188,14 @@ def test_equal_movements_up_to_round_off_are_not_significant():
     ev = training_events(dyn, 2)
     assert ev.counts() == {"significant_movement": 0, "moved_closer": 0, "moved_farther": 0}
     assert set(ev.not_computable) == {"prediction_flip", "became_wrong", "became_correct", "confidence_change"}
+
+
+def test_the_room_imports_no_widget_and_no_torch_until_needed():
+    """Lower rooms never import higher ones; importing the analysis costs no torch start-up."""
+    import subprocess
+    import sys
+
+    code = ("import sys, ttvis_widget.analysis; "
+            "print(sorted(m for m in sys.modules if m.startswith(('ttvis_widget.widget', 'torch', 'anywidget'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
