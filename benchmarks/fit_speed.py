@@ -114,7 +114,7 @@ def graph_mb(timings: dict) -> float | None:
 
 
 def nn_at_k(X, Y, q, k=15):
-    from ttvis_widget.engine.graph import knn_exact
+    from ttvis_widget.engine.knn import knn_exact
 
     a, _ = knn_exact(X[q], k + 1, Y=X)
     b, _ = knn_exact(Y[q], k + 1, Y=Y)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ttvis_widget.engine import fit
-from ttvis_widget.engine.graph import knn_exact
+from ttvis_widget.engine.knn import knn, knn_exact
 from ttvis_widget.palette import class_colors
 
 DVI_SMALL = dict(layout_steps_first=300, layout_steps=100, layout_batch=4096, encoder_steps_first=1500,
@@ -245,7 +245,7 @@ def test_timevis_edges_mode_segmented_and_resumed(digits, tmp_path, monkeypatch)
 def test_steps_scale_multiplies_every_step_count_and_auto_follows_the_node_count(digits, tmp_path, monkeypatch):
     """``steps_scale``: a number multiplies the layout, encoder and decoder step counts of DVI and TimeVis;
     "auto" is 1 up to the demo's node count (so digits fits as before) and grows with the nodes beyond it."""
-    import ttvis_widget.engine.base as base_mod
+    import ttvis_widget.engine.params as params_mod
     import ttvis_widget.engine.dvi as dvi_mod
     import ttvis_widget.engine.timevis as tv_mod
 
@@ -279,7 +279,7 @@ def test_steps_scale_multiplies_every_step_count_and_auto_follows_the_node_count
             assert sum(two[name]) == 2 * sum(one[name]), (method, name, one[name], two[name])
     assert counts["dvi", 1.0] == {"umap_layout": [20], "fit_encoder": [30], "fit_decoder": [10]}
 
-    monkeypatch.setattr(base_mod, "REFERENCE_NODES", 500)  # as if digits were 4x the demo
+    monkeypatch.setattr(params_mod, "REFERENCE_NODES", 500)  # as if digits were 4x the demo
     seen = spy_steps(dvi_mod)
     run = fit(digits, method="dvi", epochs=digits.epochs[:1], cache_dir=tmp_path / "dvi-big", progress=False,
               steps_scale="auto", **dvi_kw)
@@ -398,7 +398,7 @@ def test_cli_fit(digits_path, tmp_path, capsys):
 def test_fuzzy_set_matches_umap(digits):
     from ttvis_widget.engine import graph as G
 
-    idx, d = G.knn(digits.representation(8), 15)
+    idx, d = knn(digits.representation(8), 15)
     g1, s1, r1 = G.fuzzy_simplicial_set(idx, d)
     g2, s2, r2 = G.fuzzy_simplicial_set(idx, d, backend="umap")
     assert abs(g1 - g2).max() < 1e-5
@@ -437,17 +437,15 @@ def test_umap_baselines(digits, tmp_path, method):
 def test_knn_above_exact_max_uses_nndescent_and_reports_its_jit_apart(digits):
     """Above ``exact_max`` rows the graph comes from pynndescent: close to the exact one, and its one-time
     compilation is reported as ``jit_s`` (not as the search's time), once per process."""
-    from ttvis_widget.engine import graph as G
-
     X = digits.representation(8)
-    exact, _ = G.knn_exact(X, 15)
+    exact, _ = knn_exact(X, 15)
     t1, t2 = {}, {}
-    idx, dist = G.knn(X, 15, exact_max=100, timings=t1)
+    idx, dist = knn(X, 15, exact_max=100, timings=t1)
     assert idx.shape == (len(X), 15) and (idx[:, 0] == np.arange(len(X))).all() and (dist[:, 0] == 0).all()
     recall = np.mean([len(set(a) & set(b)) / 15 for a, b in zip(idx, exact)])
     assert recall > 0.95
     assert t1["jit_s"] >= 0 and t1["nndescent_s"] > 0
-    G.knn(X, 15, exact_max=100, timings=t2)
+    knn(X, 15, exact_max=100, timings=t2)
     assert t2["jit_s"] == 0.0 and t2["nndescent_s"] > 0
 
 
@@ -499,7 +497,7 @@ def test_layout_reaches_umap_quality_on_digits(digits):
     from ttvis_widget.engine.losses import find_ab_params
 
     X = digits.representation(digits.epochs[-1])
-    idx, dist = G.knn(X, 15)
+    idx, dist = knn(X, 15)
     h, t, w = G.prune(G.fuzzy_simplicial_set(idx, dist, 15)[0], 200)
     a, b = find_ab_params()
     Xt = torch.from_numpy(np.array(X, np.float32))
@@ -592,7 +590,7 @@ def _digits_layout(digits):
     from ttvis_widget.engine.models import VisModel
 
     X = digits.representation(digits.epochs[-1])
-    idx, dist = G.knn(X, 15)
+    idx, dist = knn(X, 15)
     h, t, w = G.prune(G.fuzzy_simplicial_set(idx, dist, 15)[0], 200)
     a, b = find_ab_params()
     m0 = VisModel(X.shape[1])

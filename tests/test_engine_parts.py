@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ttvis_widget.engine.graph import BLOCK_FLOATS, block_rows, knn_exact
+from ttvis_widget.engine.knn import BLOCK_FLOATS, block_rows, knn_exact
 from ttvis_widget.engine.layout import Anchor, fit_encoder
 from ttvis_widget.engine.models import VisModel, default_decoder_hidden, default_hidden, whitening
 
@@ -259,11 +259,11 @@ def test_exact_knn_multiplies_at_full_float32_whatever_the_caller_set(monkeypatc
     "highest", and the caller's setting is back afterwards."""
     import torch
 
-    import ttvis_widget.engine.graph as graph_mod
+    import ttvis_widget.engine.knn as knn_mod
 
     seen = []
-    orig = graph_mod._knn_blocks
-    monkeypatch.setattr(graph_mod, "_knn_blocks",
+    orig = knn_mod._knn_blocks
+    monkeypatch.setattr(knn_mod, "_knn_blocks",
                         lambda *a: seen.append(torch.get_float32_matmul_precision()) or orig(*a))
     X = np.random.default_rng(2).normal(size=(200, 6)).astype(np.float32)
     ref = knn_exact(X, 5)[0]
@@ -280,7 +280,7 @@ def test_exact_knn_multiplies_at_full_float32_whatever_the_caller_set(monkeypatc
 def test_exact_knn_limit_is_larger_on_a_gpu_and_an_explicit_one_wins():
     """knn is exact up to 20k rows on the host (pynndescent above), 200k on CUDA, where it needs no JIT and
     the matrix products are cheap; an explicit ``exact_max`` overrides both."""
-    from ttvis_widget.engine.graph import EXACT_MAX, EXACT_MAX_CUDA, exact_limit, knn
+    from ttvis_widget.engine.knn import EXACT_MAX, EXACT_MAX_CUDA, exact_limit, knn
 
     assert exact_limit("cpu") == EXACT_MAX == 20_000 and exact_limit("cuda:0") == exact_limit("cuda") == EXACT_MAX_CUDA
     assert exact_limit("cuda", 5) == exact_limit("cpu", 5) == 5 and EXACT_MAX_CUDA >= 60_000
@@ -294,7 +294,7 @@ def test_exact_knn_limit_is_larger_on_a_gpu_and_an_explicit_one_wins():
 def test_release_memory_trims_the_heap_on_glibc():
     import platform
 
-    from ttvis_widget.engine.base import release_memory
+    from ttvis_widget.engine.resources import release_memory
 
     expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
     assert release_memory() is expected
@@ -304,7 +304,7 @@ def test_release_memory_trims_the_heap_on_glibc():
 def test_node_matrix_helpers_match_their_whole_matrix_forms(tmp_path):
     """The fit's node matrix is built, normalised and whitened in chunks (no whole-matrix temporaries); the
     results equal the one-shot forms."""
-    from ttvis_widget.engine.base import stack_rows
+    from ttvis_widget.engine.resources import stack_rows
     from ttvis_widget.engine.models import chunk_rows, encode_all
 
     rng = np.random.default_rng(3)
@@ -605,7 +605,7 @@ def test_fixed_step_counts_warn_when_each_node_gets_far_fewer_updates():
     ``steps_scale`` leaves each node under half its updates, and the fit says so (and what to pass)."""
     import warnings
 
-    from ttvis_widget.engine.base import REFERENCE_NODES, step_factor
+    from ttvis_widget.engine.params import REFERENCE_NODES, step_factor
 
     def warned(scale, n):
         with warnings.catch_warnings(record=True) as w:

@@ -7,7 +7,7 @@ import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .base import Checkpoints
+from .checkpoints import Checkpoints
 from .run import (RUN_FORMAT, RUN_FORMAT_VERSION, VisRun, data_fingerprint, global_bounds, library_versions,
                   read_manifest, run_key, write_manifest)
 

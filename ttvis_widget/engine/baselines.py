@@ -12,7 +12,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .base import Checkpoints, Projector
+from .base import Projector
+from .checkpoints import Checkpoints
 
 
 class PCABaseline(Projector):

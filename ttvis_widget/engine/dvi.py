@@ -70,7 +70,7 @@ points included) makes the decoder preserve the subject model's prediction (PPR,
 made even λ2 = 1e-4 cost 0.02-0.03 NN@15 in epochs 2-3 of the demo; decoupled, λ2 = 1e-2 (default) costs
 nothing measurable there. The original used λ2 = 0.3–1 on a loss whose scale differs from ours.
 
-Training costs (forward passes under bfloat16 autocast where the hardware has it, base.amp_dtype) and the
+Training costs (forward passes under bfloat16 autocast where the hardware has it, device.amp_dtype) and the
 defaults were measured on the Fashion-MNIST demo (12k × 128) on 2 CPU cores with native bfloat16 (AVX512-BF16);
 on 2 AVX2-only cores (float32 throughout) a demo epoch took 9.32 s and 11.10 s against umap-learn's 3.99 s and
 4.23 s in two runs (2.34x, 2.63x; see benchmarks/fit_speed.py and README).
@@ -103,14 +103,24 @@ import numpy as np
 import torch
 
 from . import graph as G
-from .base import (DEFAULT_THREADS, Checkpoints, Projector, Timer, amp_dtype, check_choice, check_steps_scale,
-                   cpu_state, param_copy, release_memory, resolve_device, scaled_steps, seeded, stack_rows, step_factor,
-                   torch_threads)
+from .base import Projector, Timer
+from .checkpoints import Checkpoints, cpu_state
+from .device import amp_dtype, resolve_device
+from .knn import knn, knn_exact
 from .layout import Anchor, cross_prediction_weights, fit_decoder, fit_encoder, fit_joint, pca_init, procrustes, umap_layout
 from .losses import find_ab_params
 from .models import VisModel, chunk_rows, decode_numpy, default_decoder_hidden, encode_all, encode_numpy
 from .optim import OPTIMIZERS
+from .params import check_choice, check_steps_scale, scaled_steps, step_factor
 from .pipeline import STAGE, Pipeline, check_overlap, overlap_on
+from .resources import DEFAULT_THREADS, release_memory, stack_rows, torch_threads
+from .rng import seeded
+
+
+def param_copy(module, prefix: str = "") -> dict:
+    """Detached copies of ``module``'s parameters whose names start with ``prefix`` (a temporal anchor's
+    reference, layout.Anchor.for_prefix)."""
+    return {k: v.detach().clone() for k, v in module.named_parameters() if k.startswith(prefix)}
 
 
 def edge_set(spatial: "G.sp.spmatrix", n_nodes: int, border=None, border_share: float = 0.2, prune_epochs: int = 200):
@@ -131,7 +141,7 @@ def epoch_complex(X, dynamics, epoch, *, n_neighbors: int, n_borders: int, borde
     from .borders import generate_border_points
 
     with timer("knn_s"):
-        idx, dist = G.knn(X, n_neighbors, exact_max=exact_knn_max, device=device, seed=seed, timings=timer.t)
+        idx, dist = knn(X, n_neighbors, exact_max=exact_knn_max, device=device, seed=seed, timings=timer.t)
     with timer("fuzzy_s"):
         spatial, sig, rho = G.fuzzy_simplicial_set(idx, dist, n_neighbors, backend=graph_backend, seed=seed)
     B = bgraph = None
@@ -212,7 +222,7 @@ class DVI(ParametricMixin, Projector):
                  graph_backend: str = "numpy", exact_knn_max: int | None = None, steps_scale=1.0,
                  num_threads: int | None = DEFAULT_THREADS, overlap="auto"):
         """``steps_scale``: multiplier of every step count (layout, encoder, decoder, border placement, joint);
-        "auto" scales them with each epoch's node count relative to the demo's (base.step_factor): for data
+        "auto" scales them with each epoch's node count relative to the demo's (params.step_factor): for data
         much larger than the demo's 12k samples, where the fixed counts leave the fit undertrained.
 
         ``overlap``: train each epoch's decoder on a worker thread while the next epoch's graph and layout are
@@ -325,7 +335,7 @@ class DVI(ParametricMixin, Projector):
         n = len(X)
         samp = (h < n) & (t < n)
         Ys = umap_layout(h[samp], t[samp], w[samp], n, init[:n], steps=steps, lr=lr, **kw)
-        near, _ = G.knn_exact(B, self.n_neighbors, Y=X, device=dev)
+        near, _ = knn_exact(B, self.n_neighbors, Y=X, device=dev)
         Yb = Ys[torch.from_numpy(near).to(Ys.device)].mean(1)
         return umap_layout(h[~samp], t[~samp], w[~samp], n + len(B), torch.cat([Ys, Yb]),
                            steps=scaled_steps(self.border_place_steps, k), lr=self.layout_lr, n_frozen=n, **kw)
@@ -440,7 +450,7 @@ class DVI(ParametricMixin, Projector):
                 prev_knn = ck.load_npz(f"state/knn_{e}")["idx"] if ck.has_npz(f"state/knn_{e}") else None
                 prev_layout = ck.load_npz(f"state/layout_{e}")["Y"] if ck.has_npz(f"state/layout_{e}") else None
                 if prev_knn is None and i + 1 < len(self.epochs_):
-                    prev_knn = G.knn(dynamics.representation(e), self.n_neighbors, exact_max=self.exact_knn_max,
+                    prev_knn = knn(dynamics.representation(e), self.n_neighbors, exact_max=self.exact_knn_max,
                                      device=dev)[0]
                 continue
             timer = Timer()

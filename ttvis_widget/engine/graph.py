@@ -1,151 +1,24 @@
-"""kNN graphs and UMAP fuzzy simplicial sets (algorithms.md §1.2–1.5).
+"""UMAP fuzzy simplicial sets from kNN lists, and the samplers of their edges (docs/methods/building-blocks.md:
+"kNN graph", "fuzzy simplicial set", "edge sampling", "boundary complex"). The neighbours themselves: knn.py.
 
-* ``knn``: exact (torch, chunked pairwise distances + top-k; no JIT) up to 20,000 points on the host and
-  200,000 on a CUDA device (``exact_limit``), pynndescent above. Rows include the point itself first
-  (distance 0), as umap-learn expects.
 * ``fuzzy_simplicial_set``: the UMAP membership graph from precomputed neighbours. ``backend="umap"`` calls
-  ``umap.umap_.fuzzy_simplicial_set`` (numba; first call JIT-compiles); ``backend="numpy"`` (default for the
-  exact path) is a vectorized transcription of the same algorithm (smooth_knn_dist: 64-step bisection, local
-  connectivity 1, the 1e-3 minimum scale; memberships; fuzzy union) that needs no JIT -- results agree to
-  floating-point precision (see tests).
+  ``umap.umap_.fuzzy_simplicial_set`` (numba; first call JIT-compiles); ``backend="numpy"`` (default) is a
+  vectorized transcription of the same algorithm (smooth_knn_dist: 64-step bisection, local connectivity 1,
+  the 1e-3 minimum scale; memberships; fuzzy union) that needs no JIT -- results agree to floating-point
+  precision (see tests).
 * ``prune`` / ``EdgeSampler``: drop weights < max/n_epochs; sample edges with replacement ∝ weight (shuffled
-  systematic blocks).
+  systematic blocks). ``PartnerSampler``: one graph neighbour per node.
+* ``border_graph``: the boundary-wise complex of border points.
 """
 from __future__ import annotations
-
-import time
-from contextlib import contextmanager
 
 import numpy as np
 import scipy.sparse as sp
 
-EXACT_MAX = 20000
-#: on a GPU the exact kNN of 60k x 512 is ~4 TFLOP of matrix products (well under a second on an H100) and has no
-#: JIT, where pynndescent would run on the host: exact up to this many rows there.
-EXACT_MAX_CUDA = 200000
+from .knn import knn_exact
+
 SMOOTH_K_TOLERANCE = 1e-5
 MIN_K_DIST_SCALE = 1e-3
-
-
-#: floats in one block of query-by-reference distances (16 MB): exact kNN works through the queries in blocks
-#: of ``block_rows`` rows. A fixed 2,048 rows at 12k references raised the peak RSS by 209 MB (the block, top-k's
-#: working copy and the product's buffers: the peak of a whole DVI fit on the demo) and would take 0.5 GB per
-#: block at 60k; 349 rows (the default here) by 82 MB, and 174-699 rows are as fast on 2 cores (0.45-0.48 s).
-BLOCK_FLOATS = 1 << 22
-#: on a GPU a block may hold 2^27 floats (512 MB): fewer, larger matrix products, results kept on the device.
-BLOCK_FLOATS_CUDA = 1 << 27
-
-
-def block_rows(n_ref: int, budget: int = BLOCK_FLOATS) -> int:
-    """Query rows per block so that a block of distances to ``n_ref`` references holds ``budget`` floats."""
-    return int(max(64, min(4096, budget // max(1, int(n_ref)))))
-
-
-def knn_exact(X, k: int, Y=None, device: str = "cpu", chunk: int | None = None, exclude_self: bool = False):
-    """Exact Euclidean kNN of the rows of X among the rows of Y (default X). Returns (idx int64, dist float32).
-
-    With Y None, each row's own index comes first (distance 0) unless ``exclude_self``. ``chunk``: query rows
-    per block (default ``block_rows``).
-    """
-    import torch
-
-    Xt = torch.from_numpy(np.array(X, np.float32)).to(device)
-    Yt = Xt if Y is None else torch.from_numpy(np.array(Y, np.float32)).to(device)
-    on_host = Xt.device.type == "cpu"
-    chunk = int(chunk or block_rows(len(Yt), BLOCK_FLOATS if on_host else BLOCK_FLOATS_CUDA))
-    k_eff = min(k + (1 if (Y is None and exclude_self) else 0), len(Yt))
-    yy = (Yt * Yt).sum(1)
-    # on the host the blocks go straight into numpy; on a device they stay there until one transfer at the end
-    idx_out = np.empty((len(Xt), k_eff), np.int64) if on_host else torch.empty((len(Xt), k_eff), dtype=torch.int64, device=Xt.device)
-    d_out = np.empty((len(Xt), k_eff), np.float32) if on_host else torch.empty((len(Xt), k_eff), device=Xt.device)
-    with full_float32():
-        _knn_blocks(Xt, Yt, yy, Y is None, k_eff, chunk, idx_out, d_out, on_host)
-    if not on_host:
-        idx_out, d_out = idx_out.cpu().numpy(), d_out.cpu().numpy()
-    if Y is None and exclude_self:
-        return idx_out[:, 1:], d_out[:, 1:]
-    return idx_out, d_out
-
-
-@contextmanager
-def full_float32():
-    """float32 matrix products at full precision in the block, whatever the caller chose: with
-    ``torch.set_float32_matmul_precision("high")`` a GPU multiplies in TF32 (10-bit mantissas), and the close
-    distances that a kNN ranks would tie or swap."""
-    import torch
-
-    prev = torch.get_float32_matmul_precision()
-    torch.set_float32_matmul_precision("highest")
-    try:
-        yield
-    finally:
-        torch.set_float32_matmul_precision(prev)
-
-
-def _knn_blocks(Xt, Yt, yy, self_first: bool, k_eff: int, chunk: int, idx_out, d_out, on_host: bool) -> None:
-    import torch
-
-    for s in range(0, len(Xt), chunk):
-        xb = Xt[s:s + chunk]
-        # ranking needs only |y|^2 - 2 x.y (one fused addmm); |x|^2 is added to the k kept values
-        d2 = torch.addmm(yy[None, :], xb, Yt.T, beta=1.0, alpha=-2.0)
-        if self_first:  # make the point itself come first even with round-off
-            r = torch.arange(len(xb), device=xb.device)
-            d2[r, r + s] = -float("inf")
-        vals, idx = torch.topk(d2, k_eff, dim=1, largest=False)
-        d = (vals + (xb * xb).sum(1, keepdim=True)).clamp_min(0).sqrt()
-        if self_first:
-            d[:, 0] = 0.0
-        idx_out[s:s + chunk] = idx.numpy() if on_host else idx
-        d_out[s:s + chunk] = d.numpy() if on_host else d
-
-
-_NND_WARM = False
-
-
-def nndescent_warmup() -> float:
-    """Compile pynndescent's numba code once per process on a small problem; returns the seconds it took (0
-    after the first call) so that fits report JIT time apart from fit time."""
-    global _NND_WARM
-    if _NND_WARM:
-        return 0.0
-    from pynndescent import NNDescent
-
-    t0 = time.perf_counter()
-    X = np.random.default_rng(0).normal(size=(512, 8)).astype(np.float32)
-    NNDescent(X, n_neighbors=15, metric="euclidean", n_trees=4, n_iters=2, random_state=0, low_memory=True,
-              verbose=False).neighbor_graph
-    _NND_WARM = True
-    return time.perf_counter() - t0
-
-
-def exact_limit(device: str = "cpu", exact_max: int | None = None) -> int:
-    """Most rows for which ``knn`` is exact: ``exact_max`` if given, else EXACT_MAX on the host and
-    EXACT_MAX_CUDA on a CUDA device."""
-    if exact_max is not None:
-        return int(exact_max)
-    return EXACT_MAX_CUDA if str(device).startswith("cuda") else EXACT_MAX
-
-
-def knn(X, k: int = 15, exact_max: int | None = None, device: str = "cpu", seed: int = 0, timings: dict | None = None):
-    """(idx [N,k], dist [N,k]) with the point itself in column 0. Exact (torch, on ``device``) up to
-    ``exact_limit(device, exact_max)`` rows, else NNDescent (its JIT compilation, the first time in a process,
-    is added to ``timings["jit_s"]``, the search itself to ``timings["nndescent_s"]``)."""
-    n = len(X)
-    if n <= exact_limit(device, exact_max):
-        return knn_exact(X, k, device=device)
-    from pynndescent import NNDescent
-
-    jit = nndescent_warmup()
-    t0 = time.perf_counter()
-    nnd = NNDescent(np.asarray(X, np.float32), n_neighbors=k, metric="euclidean",
-                    n_trees=min(64, 5 + int(round(np.sqrt(n) / 20))), n_iters=max(5, int(round(np.log2(n)))),
-                    max_candidates=60, random_state=seed, low_memory=True, verbose=False)
-    idx, dist = nnd.neighbor_graph
-    if timings is not None:
-        timings["jit_s"] = timings.get("jit_s", 0.0) + jit
-        timings["nndescent_s"] = timings.get("nndescent_s", 0.0) + time.perf_counter() - t0
-    return idx.astype(np.int64), dist.astype(np.float32)
 
 
 def smooth_knn_dist(dists: np.ndarray, k: float, n_iter: int = 64, local_connectivity: float = 1.0,
@@ -274,8 +147,8 @@ class EdgeSampler:
     u, edge e appears floor(M·c_e + u) − floor(M·c_{e−1} + u) times in a block of M (c: the normalised
     cumulative weights), i.e. its expected count rounded up or down, as umap-learn's epochs_per_sample
     schedule visits edges. Each draw is still an unbiased sample ∝ weight, with less variance than
-    independent draws, and a block costs one pass over the weights plus one permutation: on the demo's
-    250k-edge graphs 0.15 ms per 8,192 draws against 0.8 ms for inverse-CDF binary search per draw.
+    independent draws, and a block costs one pass over the weights plus one permutation (far cheaper than a
+    binary search of the cumulative weights per draw).
     """
 
     def __init__(self, heads, tails, weights, device="cpu", generator=None, block: int = 1 << 19):
@@ -312,7 +185,6 @@ class EdgeSampler:
         return self.heads.index_select(0, i), self.tails.index_select(0, i)
 
 
-
 class PartnerSampler:
     """One random graph neighbour per node (seedable): ``partner(ids)`` draws, for each id, one of the nodes it
     shares an edge with, uniformly (either direction of the edge list); a node without edges is its own partner.
@@ -341,8 +213,9 @@ class PartnerSampler:
 
 
 def border_graph(X: np.ndarray, B: np.ndarray, k: int = 15, device: str = "cpu") -> sp.csr_matrix:
-    """Boundary-wise complex (algorithms.md §2.2): every sample and every border point to its k nearest
-    border points, UMAP memberships, fuzzy union. Nodes: 0..N-1 samples, N..N+|B|-1 border points."""
+    """Boundary-wise complex (docs/methods/building-blocks.md, "boundary complex"): every sample and every
+    border point to its k nearest border points, UMAP memberships, fuzzy union. Nodes: 0..N-1 samples,
+    N..N+|B|-1 border points."""
     n, nb = len(X), len(B)
     if nb < 2:
         return sp.csr_matrix((n + nb, n + nb), dtype=np.float32)

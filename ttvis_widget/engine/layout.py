@@ -22,10 +22,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .base import seeded
 from .optim import adam, make_optimizer, scale_lr
 from .losses import EPS, prediction_kl
 from .models import STAT_ROWS, encode_all
+from .rng import seeded
 
 
 def uniform_negatives(n_nodes: int, count: int, generator=None, device="cpu") -> torch.Tensor:

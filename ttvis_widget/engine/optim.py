@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from .base import amp_dtype
+from .device import amp_dtype
 
 #: the optimizers ``make_optimizer`` knows
 OPTIMIZERS = ("adam", "muon")

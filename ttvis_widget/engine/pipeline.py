@@ -7,14 +7,14 @@ can train on one core while the other lays out epoch t+1 (dvi.py). Each side the
 the stages that do scale (the kNN graph, the encoder's matmuls) keep all of them.
 
 Torch's CPU thread count is per OS thread under OpenMP: ``torch.set_num_threads`` in the worker sets the
-worker's team, and the calling thread's team is narrowed (``base.torch_threads``) only while a job runs.
+worker's team, and the calling thread's team is narrowed (``resources.torch_threads``) only while a job runs.
 """
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 
-from .base import torch_threads
+from .resources import torch_threads
 
 #: the name prefix of the worker thread
 STAGE = "ttvis-stage"

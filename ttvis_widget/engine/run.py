@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..store.atomic import atomic_write_bytes, atomic_write_json
-from .base import Checkpoints
+from .checkpoints import Checkpoints
 
 RUN_FORMAT = "ttvis-run"
 RUN_FORMAT_VERSION = 1

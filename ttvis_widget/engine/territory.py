@@ -144,7 +144,7 @@ def _fast_decode():
 
     import torch
 
-    from .base import amp_dtype
+    from .device import amp_dtype
 
     dt = amp_dtype("cpu")
     return torch.autocast("cpu", dtype=dt) if dt is not None else contextlib.nullcontext()

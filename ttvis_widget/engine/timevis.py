@@ -85,15 +85,19 @@ import numpy as np
 import torch
 
 from . import graph as G
-from .base import (DEFAULT_THREADS, Checkpoints, Projector, Timer, amp_dtype, check_choice, check_steps_scale,
-                   cpu_state, generator_state, release_memory, resolve_device, restore_generator, scaled_steps,
-                   seeded, stack_rows, step_factor, torch_threads)
+from .base import Projector, Timer
+from .checkpoints import Checkpoints, cpu_state
+from .device import amp_dtype, resolve_device
 from .dvi import ParametricMixin
+from .knn import knn_exact
 from .layout import fit_decoder, fit_encoder, fit_joint, pca_init, umap_layout
 from .losses import find_ab_params, prediction_kl
 from .models import VisModel, encode_numpy
 from .optim import OPTIMIZERS, adam, make_optimizer
+from .params import check_choice, check_steps_scale, scaled_steps, step_factor
 from .pipeline import Pipeline, check_overlap, overlap_on
+from .resources import DEFAULT_THREADS, release_memory, stack_rows, torch_threads
+from .rng import generator_state, restore_generator, seeded
 from .stcomplex import SpatioTemporalComplex
 from .stcomplex import build as build_complex
 from .trainer import train_edges
@@ -135,7 +139,7 @@ class TimeVis(ParametricMixin, Projector):
         input features (models.Decoder; 0: the plain MLP). ``encoder_pair_weight``: the relative term
         over sample-sample edges (layout.fit_encoder; 0: the plain regression, which needs 2,600 steps per
         epoch for the same NN@15). ``steps_scale``: multiplier of the layout, encoder, decoder and joint step
-        counts; "auto" scales them with the nodes per epoch relative to the demo's (base.step_factor).
+        counts; "auto" scales them with the nodes per epoch relative to the demo's (params.step_factor).
         ``overlap``: fit the encoder's parts two at a time, one on a worker thread, each on half the threads
         (pipeline.py; "auto": on a CPU device)."""
         super().__init__(seed=seed, device=device, progress=progress)
@@ -222,7 +226,7 @@ class TimeVis(ParametricMixin, Projector):
         return max(6000, 2600 * int(n_epochs))
 
     def _step_factor(self, cx) -> float:
-        """base.step_factor for the complex's nodes per epoch."""
+        """params.step_factor for the complex's nodes per epoch."""
         return step_factor(self.steps_scale, cx.n_nodes / max(cx.n_epochs, 1))
 
     @staticmethod
@@ -372,7 +376,7 @@ class TimeVis(ParametricMixin, Projector):
                 if prev is not None:
                     init[:n] = prev
                     if len(ids) > n:  # border points start at their nearest sample's position
-                        near = G.knn_exact(nodes[ids[n:]].cpu().numpy(), 1, Y=nodes[i * n:(i + 1) * n].cpu().numpy(),
+                        near = knn_exact(nodes[ids[n:]].cpu().numpy(), 1, Y=nodes[i * n:(i + 1) * n].cpu().numpy(),
                                            device=dev)[0][:, 0]
                         init[n:] = prev[torch.as_tensor(near, device=dev)]
                 Yi = umap_layout(hi, ti, wi, len(ids), init, a=a, b=b,
