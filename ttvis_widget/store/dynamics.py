@@ -64,14 +64,36 @@ def check_matrix(arr, path, what: str, n_rows: int | None = None, n_cols: int | 
         raise TrainingDynamicsError(path, f"{what} has {arr.shape[1]} columns; expected {n_cols} as in the other epochs")
     if arr.dtype != np.float32:
         arr = arr.astype(np.float32)
-    if check_finite:
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            rows = np.unique(np.nonzero(bad)[0])
-            raise TrainingDynamicsError(
-                path, f"{what} contains {int(bad.sum())} NaN/inf values (rows {rows[:5].tolist()}"
-                      f"{'...' if len(rows) > 5 else ''})")
+    if check_finite and not all_finite(arr):
+        bad = ~np.isfinite(arr)  # the slow full pass only to say where
+        rows = np.unique(np.nonzero(bad)[0])
+        raise TrainingDynamicsError(
+            path, f"{what} contains {int(bad.sum())} NaN/inf values (rows {rows[:5].tolist()}"
+                  f"{'...' if len(rows) > 5 else ''})")
     return arr
+
+
+#: bytes of the reused bool buffer of ``all_finite`` (a block of rows at a time stays in the CPU's cache)
+FINITE_BLOCK_BYTES = 1 << 20
+
+
+def all_finite(arr: np.ndarray) -> bool:
+    """Whether a 2-D array holds no NaN or inf: ``np.isfinite`` over blocks of rows into one reused buffer.
+
+    Same answer as ``np.isfinite(arr).all()``, about 3x faster at 60k x 512 (benchmarks/store_read.py): no
+    [N, D] temporaries, and a memory-mapped file is read block by block."""
+    n, d = arr.shape
+    if n == 0 or d == 0:
+        return True
+    rows = max(1, FINITE_BLOCK_BYTES // d)
+    buf = np.empty((min(rows, n), d), bool)
+    for s in range(0, n, rows):
+        block = arr[s:s + rows]
+        out = buf[:len(block)]
+        np.isfinite(block, out=out)
+        if not out.all():
+            return False
+    return True
 
 
 def check_labels(arr, path, n: int | None = None, n_classes: int | None = None) -> np.ndarray:
