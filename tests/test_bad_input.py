@@ -258,3 +258,19 @@ def test_nonexistent_and_unrecognised_folders(tmp_path):
     for layout in ("era_a", "era_b", "era_c"):
         with pytest.raises(TrainingDynamicsError):
             ttvis_widget.load(tmp_path / "empty", layout=layout)
+
+
+def test_trusted_model_code_leaves_no_bytecode_in_the_folder(pristine, tmp_path, monkeypatch):
+    """Importing a folder's model.py (trust_model_code=True) must not write Model/__pycache__/ into it, even where
+    Python writes bytecode caches (PYTHONDONTWRITEBYTECODE unset, the usual case)."""
+    import sys
+
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    root = tmp_path / "run"
+    shutil.copytree(pristine["era_a"], root)
+    (root / "Model" / "model.py").write_text(MODEL_PY + "\n# edited: a module of its own\n")
+    before = snapshot_files(root)
+    dyn = ttvis_widget.load(root, trust_model_code=True)
+    assert "prediction" in dyn.head(2).source
+    assert snapshot_files(root) == before
+    assert not (root / "Model" / "__pycache__").exists()

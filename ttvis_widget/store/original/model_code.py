@@ -4,6 +4,7 @@ classifier head."""
 from __future__ import annotations
 
 import hashlib
+import importlib.machinery
 import importlib.util
 import sys
 from pathlib import Path
@@ -14,6 +15,13 @@ from .files import _file_signature
 
 _TRUST_HINT = ("pass trust_model_code=True to allow running it (only for folders you trust: "
                "it executes that file's code)")
+
+
+class _NoBytecodeLoader(importlib.machinery.SourceFileLoader):
+    """Imports a data folder's model.py without writing ``__pycache__/`` into that folder (never modify input)."""
+
+    def set_data(self, path, data, *, _mode=0o666):
+        pass
 
 
 def _load_model_class(model_py: Path, class_name: str | None):
@@ -28,7 +36,8 @@ def _load_model_class(model_py: Path, class_name: str | None):
         (str(model_py.resolve()) + _file_signature([model_py])).encode()).hexdigest()[:12]
     mod = sys.modules.get(mod_name)
     if mod is None:
-        spec = importlib.util.spec_from_file_location(mod_name, model_py)
+        spec = importlib.util.spec_from_file_location(mod_name, model_py,
+                                                      loader=_NoBytecodeLoader(mod_name, str(model_py)))
         if spec is None or spec.loader is None:
             raise TrainingDynamicsError(model_py, "cannot import the model code")
         mod = importlib.util.module_from_spec(spec)
