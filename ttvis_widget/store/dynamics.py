@@ -163,6 +163,17 @@ class TrainingDynamics:
         self._head_cache: dict[int, object] = {}
         self._dim: int | None = None
         self._n_classes: int | None = None
+        #: (path, reason) of every entry of the folder that looks like part of the layout but is not read
+        self.skipped: list[tuple[Path, str]] = []
+
+    def _skip(self, path, problem: str) -> None:
+        self.skipped.append((Path(path), problem))
+
+    def _report_skipped(self) -> None:
+        """Warn about what the reader found and does not read (a reader calls this once it has loaded)."""
+        from .strays import warn_skipped
+
+        warn_skipped(self.skipped, stacklevel=4)
 
     # ---- hooks for subclasses ------------------------------------------------------------------
     epochs: list[int]

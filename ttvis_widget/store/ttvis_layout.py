@@ -24,8 +24,11 @@ import numpy as np
 from ..errors import TrainingDynamicsError
 from .dynamics import TrainingDynamics, check_epoch_sequence, check_labels, png_bytes
 from .head import MLPHead
+from .strays import entries, not_read, parse_int
 
 MANIFEST = "ttvis.json"
+#: the files of an epoch folder
+EPOCH_FILES = frozenset({"representation.npy", "prediction.npy", "head.npz", "checkpoint.pth"})
 FORMAT = "ttvis-dynamics"
 VERSION = 1
 
@@ -141,6 +144,37 @@ class TTVisDynamics(TrainingDynamics):
                 ncls = self._check_header(pred, d / "prediction.npy", ncls, "prediction")
         self._dim = dim
         self._n_classes = ncls
+        self._find_strays(root)
+        self._report_skipped()
+
+    def _find_strays(self, root: Path) -> None:
+        """Entries of epochs/ and samples/ that are not read (docs/FORMATS.md, "Nothing silently skipped")."""
+        listed = set(self.epochs)
+        for entry in entries(root / "epochs"):
+            e = parse_int(entry.name)
+            if e is None or not entry.is_dir():
+                self._skip(entry.path, not_read(entry.name, "epochs/ holds one folder per epoch, named by its "
+                                                            "number in decimal (epochs/5/)"))
+            elif e not in listed:
+                self._skip(entry.path, f"not read: epoch {e} is not listed in {MANIFEST} (a recording stopped "
+                                       "before this epoch was complete?)")
+            else:
+                for f in entries(entry.path):
+                    if f.name not in EPOCH_FILES:
+                        self._skip(f.path, not_read(f.name, f"an epoch folder holds {', '.join(sorted(EPOCH_FILES))}"))
+        with_pred = [e for e in self.epochs if (epoch_dir(root, e) / "prediction.npy").exists()]
+        if with_pred and len(with_pred) < len(self.epochs):
+            for e in self.epochs:
+                if e not in with_pred:
+                    self._skip(epoch_dir(root, e) / "prediction.npy",
+                               "missing here but recorded in other epochs: this epoch's logits come from its "
+                               "head.npz, or it has none")
+        used = {"labels.npy", "split.npy", {"image": "images.npy", "text": "texts.json"}.get(self.media)}
+        for f in entries(root / "samples"):
+            if f.name in ("images.npy", "texts.json") and f.name not in used:
+                self._skip(f.path, f"not read: {MANIFEST} says media = {self.media!r}")
+            elif f.name not in used:
+                self._skip(f.path, not_read(f.name, "samples/ holds labels.npy, split.npy and images.npy or texts.json"))
 
     def _check_header(self, arr, path, width, what):
         if arr.ndim != 2:

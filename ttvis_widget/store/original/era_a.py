@@ -9,9 +9,15 @@ import numpy as np
 from ...errors import TrainingDynamicsError, UntrustedCodeError
 from ..atomic import atomic_write_json, atomic_write_npy
 from ..dynamics import check_epoch_sequence, check_labels, png_bytes
+from ..strays import entries, image_strays, is_temporary, not_read, parse_int
 from .base import _OriginalBase
 from .files import _check_header, _file_signature, _open_npy, _state_dict, _to_numpy, _torch_load, read_lenient_json
 from .model_code import _TRUST_HINT, _build_model
+
+
+#: an epoch folder's files that are read; other files named like them are reported as not read
+EPOCH_FILES = ("train_data.npy", "test_data.npy", "subject_model.pth")
+_EPOCH_STEMS = ("train_data", "test_data", "subject_model")
 
 
 class EraADynamics(_OriginalBase):
@@ -62,6 +68,9 @@ class EraADynamics(_OriginalBase):
             d = self.epoch_dir(e)
             tr = _open_npy(d / "train_data.npy", f"training representations of epoch {e}", required=False)
             if tr is None:
+                if (d / "test_data.npy").exists():
+                    raise TrainingDynamicsError(d / "train_data.npy", f"training representations of epoch {e} are "
+                                                                      "missing, but test_data.npy is there")
                 self._computed.add(e)
                 continue
             dim = _check_header(tr, d / "train_data.npy", f"training representations of epoch {e}", n_train, dim)
@@ -130,6 +139,13 @@ class EraADynamics(_OriginalBase):
             if hasattr(x, "shape") and len(x.shape) in (3, 4) and (len(x.shape) == 3 or x.shape[1] in (1, 3)) \
                     and min(x.shape[-2:]) >= 4:
                 self.media = "image"
+        for e in self.epochs:
+            for f in entries(self.epoch_dir(e)):
+                if f.name not in EPOCH_FILES and (f.name.startswith(_EPOCH_STEMS) or is_temporary(f.name)):
+                    self._skip(f.path, not_read(f.name, f"an epoch folder's files are {', '.join(EPOCH_FILES)}"))
+        for d in self._image_dirs:
+            self.skipped += image_strays(d, self.n_samples)
+        self._report_skipped()
 
     def _find_epochs(self, cfg_path) -> list[int]:
         c = self.config
@@ -137,9 +153,15 @@ class EraADynamics(_OriginalBase):
         if not self.model_dir.is_dir():
             raise TrainingDynamicsError(self.model_dir, "Model folder is missing")
         found = set()
-        for p in self.model_dir.iterdir():
-            if p.is_dir() and p.name.startswith(prefix) and p.name[len(prefix):].isdigit():
-                found.add(int(p.name[len(prefix):]))
+        for entry in entries(self.model_dir):
+            if not entry.name.lower().startswith(prefix.lower()):
+                continue  # the original tool's own outputs live here too (docs/FORMATS.md, "Not read")
+            e = parse_int(entry.name[len(prefix):]) if entry.name.startswith(prefix) else None
+            if e is None or not entry.is_dir():
+                self._skip(entry.path, not_read(entry.name, f"epoch folders are Model/{prefix}<e>/ with <e> the epoch "
+                                                            "number in decimal"))
+            else:
+                found.add(e)
         if "EPOCH_START" in c or "EPOCH_END" in c:
             try:
                 start, end = int(c.get("EPOCH_START", 1)), int(c["EPOCH_END"])
@@ -150,6 +172,9 @@ class EraADynamics(_OriginalBase):
                 raise TrainingDynamicsError(cfg_path, f"bad epoch range EPOCH_START={start} EPOCH_END={end} "
                                                       f"EPOCH_PERIOD={period}")
             wanted = list(range(start, end + 1, period))
+            for e in sorted(found - set(wanted)):
+                self._skip(self.epoch_dir(e), f"not read: outside the epochs config.json asks for (EPOCH_START "
+                                              f"{start}, EPOCH_END {end}, EPOCH_PERIOD {period})")
             missing = [e for e in wanted if e not in found]
             if missing and not (self.allow_gaps and len(missing) < len(wanted)):
                 names = ", ".join(f"Model/{prefix}{e}" for e in missing[:10])

@@ -9,7 +9,8 @@ import numpy as np
 from ...errors import TrainingDynamicsError
 from ..dynamics import check_epoch_sequence, check_labels
 from .base import _PerEpochFiles
-from .files import _int_stems, _open_npy, _optional_json_object, _read_index
+from ..strays import entries, image_strays, not_read, numbered
+from .files import _open_npy, _optional_json_object, _read_index
 
 
 class EraBDynamics(_PerEpochFiles):
@@ -35,8 +36,18 @@ class EraBDynamics(_PerEpochFiles):
         rep_dir = ds / "representation"
         if not rep_dir.is_dir():
             raise TrainingDynamicsError(rep_dir, "folder of per-epoch representations is missing")
-        self.epochs = check_epoch_sequence(_int_stems(rep_dir, ".npy"), rep_dir, allow_gaps)
+        found, self.skipped = numbered(rep_dir, "", ".npy", False, "one <e>.npy per epoch, <e> its number in decimal")
+        self.epochs = check_epoch_sequence(found, rep_dir, allow_gaps)
         self._check_epoch_headers(preds_expected=(ds / "prediction").is_dir())
+        # per-epoch files of other folders: their names parse, and each belongs to a recorded epoch
+        for folder, suffix in ((ds / "prediction", ".npy"), (root / "model", ".pth")):
+            other, skipped = numbered(folder, "", suffix, False, f"one <e>{suffix} per epoch, <e> its number in decimal")
+            self.skipped += skipped
+            for e in sorted(set(other) - set(self.epochs)):
+                self._skip(other[e], f"not read: epoch {e} has no representation (dataset/representation/{e}.npy)")
+        for f in entries(ds / "label"):
+            if f.name != "labels.npy":
+                self._skip(f.path, not_read(f.name, "dataset/label/ holds labels.npy"))
         lab_p = ds / "label" / "labels.npy"
         lab = _open_npy(lab_p, "labels")
         if lab is not None:
@@ -62,6 +73,9 @@ class EraBDynamics(_PerEpochFiles):
             if ".." in Path(self._pattern).parts or Path(self._pattern).is_absolute():
                 raise TrainingDynamicsError(cfg_path, f"sample pattern {pattern!r} points outside the folder")
             self.media = "image"
+            if self._pattern == "dataset/image/${index}.png":
+                self.skipped += image_strays(ds / "image", self.n_samples)
+        self._report_skipped()
 
     def _rep_path(self, e):
         return self.content_path / "dataset" / "representation" / f"{e}.npy"

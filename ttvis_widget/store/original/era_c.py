@@ -9,7 +9,12 @@ import numpy as np
 from ...errors import TrainingDynamicsError
 from ..dynamics import check_epoch_sequence, check_labels
 from .base import _PerEpochFiles
+from ..strays import entries, image_strays, not_read, numbered
 from .files import _open_npy, _optional_json_object, _read_index
+
+
+#: the files of an epoch folder: read, or the original's own that are not (docs/FORMATS.md, "Not read")
+EPOCH_FILES = ("embeddings.npy", "predictions.npy", "model.pth", "intra_similarity.npy", "inter_similarity.npy")
 
 
 class EraCDynamics(_PerEpochFiles):
@@ -32,11 +37,19 @@ class EraCDynamics(_PerEpochFiles):
         ep_dir = root / "epochs"
         if not ep_dir.is_dir():
             raise TrainingDynamicsError(ep_dir, "folder of epochs (epochs/epoch_<k>/) is missing")
-        found = [int(p.name[6:]) for p in ep_dir.iterdir() if p.is_dir() and p.name.startswith("epoch_")
-                 and p.name[6:].isdigit()]
+        found, self.skipped = numbered(ep_dir, "epoch_", "", True, "one epoch_<k>/ folder per epoch, <k> its number")
         # the original tool allows any step; unevenly spaced epochs still need allow_gaps here
         self.epochs = check_epoch_sequence(found, ep_dir, allow_gaps)
         self._check_epoch_headers(preds_expected=False)
+        for e in self.epochs:
+            for f in entries(ep_dir / f"epoch_{e}"):
+                if f.name not in EPOCH_FILES:
+                    self._skip(f.path, not_read(f.name, f"an epoch folder holds {', '.join(EPOCH_FILES)}"))
+        if any(self._has_pred.values()):
+            for e in self.epochs:
+                if not self._has_pred[e]:
+                    self._skip(self._pred_path(e), "missing here but present in other epochs: this epoch's logits "
+                                                   "come from model.pth's classifier, or it has none")
         lab_p = ds / "labels.npy"
         lab = _open_npy(lab_p, "labels", required=False)
         if lab is not None:
@@ -52,6 +65,9 @@ class EraCDynamics(_PerEpochFiles):
         elif (ds / "text.txt").is_file():
             self._read_texts(ds / "text.txt")
             self.media = "text"
+        for d in self._image_dirs:
+            self.skipped += image_strays(d, self.n_samples)
+        self._report_skipped()
 
     def _rep_path(self, e):
         return self.content_path / "epochs" / f"epoch_{e}" / "embeddings.npy"

@@ -171,9 +171,3 @@ def _optional_json_object(path: Path, what: str, problem: str) -> dict:
     if not isinstance(obj, dict):
         raise TrainingDynamicsError(path, problem)
     return obj
-
-
-def _int_stems(folder: Path, suffix: str) -> list[int]:
-    return [int(p.name[: -len(suffix)]) for p in folder.iterdir()
-            if p.is_file() and p.name.endswith(suffix) and p.name[: -len(suffix)].isdigit()]
-
