@@ -17,6 +17,7 @@ Subclasses implement the ``_load_*`` hooks; this base class validates and caches
 """
 from __future__ import annotations
 
+import hashlib
 import io
 from functools import cached_property
 from pathlib import Path
@@ -135,6 +136,20 @@ def check_epoch_sequence(epochs: Sequence[int], where, allow_gaps: bool) -> list
                        f"missing {missing[:10]}{'...' if len(missing) > 10 else ''}. "
                        "Pass allow_gaps=True if the gaps are intended.")
     return eps
+
+
+def file_signature(paths) -> str:
+    """A short hash of the files' names, sizes and modification times (absent files count too): the key of a
+    cache of what was computed from them, so that an edited or replaced file is computed again."""
+    h = hashlib.sha256()
+    for p in paths:
+        p = Path(p)
+        try:
+            st = p.stat()
+            h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+        except OSError:
+            h.update(f"{p.name}:-;".encode())
+    return h.hexdigest()[:16]
 
 
 def png_bytes(img: np.ndarray) -> bytes:
@@ -260,20 +275,52 @@ class TrainingDynamics:
         """Raw logits [N, C] (recorded, or computed with the head), or None."""
         e = self._epoch_check(epoch)
         if e not in self._pred_cache:
-            arr, path = self._load_prediction(e)
-            if arr is None:
-                head = self.head(e)
-                if head is not None:
-                    arr = head(self.representation(e))
-                    path = f"{self.name} (head of epoch {e})"
-            if arr is not None:
-                arr = check_matrix(arr, path, f"prediction of epoch {e}", n_rows=self.n_samples, n_cols=self._n_classes)
-                if self._n_classes is None and self.classes is None:
-                    self._n_classes = int(arr.shape[1])
-                if self.classes is not None and arr.shape[1] != len(self.classes):
-                    raise TrainingDynamicsError(path, f"prediction has {arr.shape[1]} columns but {len(self.classes)} classes are named")
-            self._pred_cache[e] = arr
+            self._pred_cache[e] = self._read_prediction(e)
         return self._pred_cache[e]
+
+    def _read_prediction(self, e: int) -> np.ndarray | None:
+        """``prediction(e)`` without keeping it (a pass over every epoch holds one at a time)."""
+        if e in self._pred_cache:
+            return self._pred_cache[e]
+        arr, path = self._load_prediction(e)
+        if arr is None:
+            head = self.head(e)
+            if head is not None:
+                rep = self._rep_cache[e] if e in self._rep_cache else self._checked_representation(e)
+                arr = head(rep)
+                path = f"{self.name} (head of epoch {e})"
+        if arr is not None:
+            arr = check_matrix(arr, path, f"prediction of epoch {e}", n_rows=self.n_samples, n_cols=self._n_classes)
+            if self._n_classes is None and self.classes is None:
+                self._n_classes = int(arr.shape[1])
+            if self.classes is not None and arr.shape[1] != len(self.classes):
+                raise TrainingDynamicsError(path, f"prediction has {arr.shape[1]} columns but {len(self.classes)} classes are named")
+        return arr
+
+    def training_metrics(self):
+        """Per-epoch training figures, one dict per recorded epoch (a list, with ``to_pandas()``): ``epoch``,
+        ``train_accuracy``, ``test_accuracy``, ``train_loss``, ``test_loss``, any other recorded figure, and
+        ``recorded`` (the names of the row's recorded figures; the others are computed from the epoch's logits
+        and labels, or None). See store/training_metrics.py."""
+        from .training_metrics import build_table
+
+        return build_table(self)
+
+    # figures recorded in the folder, and what keys the cache of computed ones (subclasses override)
+    def _recorded_figures(self) -> dict[int, dict]:
+        return {}
+
+    def _stored_computed_figures(self) -> dict[int, dict]:
+        return {}
+
+    def _figure_files(self, e: int) -> list | None:
+        """The files that determine epoch e's logits; None: not cached."""
+        return None
+
+    def _figure_key(self, e: int) -> str | None:
+        files = self._figure_files(e)
+        trusted = "trusted" if getattr(self, "trust_model_code", False) else "untrusted"  # which head gave logits
+        return None if files is None else f"{file_signature(files)}-{trusted}"
 
     def predicted_class(self, epoch: int) -> np.ndarray | None:
         p = self.prediction(epoch)

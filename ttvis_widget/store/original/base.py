@@ -102,6 +102,9 @@ class _PerEpochFiles(_OriginalBase):
                                      else "the other epochs")
         self.n_samples, self._dim, self._n_classes = int(n), dim, ncls
 
+    def _figure_files(self, e):
+        return [self._rep_path(e), self._pred_path(e), self.checkpoint_path(e), self.model_py]
+
     def _load_representation(self, epoch):
         p = self._rep_path(epoch)
         return _open_npy(p, f"representation of epoch {epoch}"), p

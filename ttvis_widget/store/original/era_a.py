@@ -8,16 +8,18 @@ import numpy as np
 
 from ...errors import TrainingDynamicsError, UntrustedCodeError
 from ..atomic import atomic_write_json, atomic_write_npy
-from ..dynamics import check_epoch_sequence, check_labels, png_bytes
+from ..dynamics import check_epoch_sequence, check_labels, file_signature, png_bytes
 from ..strays import entries, image_strays, is_temporary, not_read, parse_int
 from .base import _OriginalBase
-from .files import _check_header, _file_signature, _open_npy, _state_dict, _to_numpy, _torch_load, read_lenient_json
+from .files import _check_header, _open_npy, _state_dict, _to_numpy, _torch_load, read_lenient_json
 from .model_code import _TRUST_HINT, _build_model
 
 
 #: an epoch folder's files that are read; other files named like them are reported as not read
 EPOCH_FILES = ("train_data.npy", "test_data.npy", "subject_model.pth")
 _EPOCH_STEMS = ("train_data", "test_data", "subject_model")
+#: the original tool's per-epoch train/test accuracies (Vis/subject_model_eval.py)
+EVAL_FILE = "subject_model_eval.json"
 
 
 class EraADynamics(_OriginalBase):
@@ -145,7 +147,44 @@ class EraADynamics(_OriginalBase):
                     self._skip(f.path, not_read(f.name, f"an epoch folder's files are {', '.join(EPOCH_FILES)}"))
         for d in self._image_dirs:
             self.skipped += image_strays(d, self.n_samples)
+        self._eval_figures = self._read_eval_figures()
         self._report_skipped()
+
+    def _read_eval_figures(self) -> dict[int, dict]:
+        """Accuracies from ``Model/subject_model_eval.json`` (the original's subject_model_eval.py:
+        ``{"train_acc": {"<e>": fraction}, "test_acc": {...}}``). What does not parse is named in a warning, and
+        those figures are computed from the logits instead."""
+        p = self.model_dir / EVAL_FILE
+        if not p.is_file():
+            return {}
+        try:
+            obj = read_lenient_json(p, "subject-model evaluation")
+        except TrainingDynamicsError as e:
+            self._skip(p, f"not read ({e.problem}); the accuracies are computed from the logits instead")
+            return {}
+        if not isinstance(obj, dict):
+            self._skip(p, 'not read: expected {"train_acc": {epoch: accuracy}, "test_acc": {...}}')
+            return {}
+        out = {}
+        for src, dst in (("train_acc", "train_accuracy"), ("test_acc", "test_accuracy")):
+            block = obj.get(src, {})
+            if not isinstance(block, dict):
+                self._skip(p, f"{src!r} not read: expected an object {{epoch: accuracy}}, got {block!r}")
+                continue
+            for k, v in block.items():
+                ok = isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+                if parse_int(k) is None or not ok:
+                    self._skip(p, f"{src}[{k!r}] = {v!r} not read: expected an epoch number and a finite accuracy")
+                elif int(k) in self.epochs:
+                    out.setdefault(int(k), {})[dst] = float(v)
+        return out
+
+    def _recorded_figures(self):
+        return self._eval_figures
+
+    def _figure_files(self, e):
+        d = self.epoch_dir(e)
+        return [d / "train_data.npy", d / "test_data.npy", self.checkpoint_path(e), self.model_py]
 
     def _find_epochs(self, cfg_path) -> list[int]:
         c = self.config
@@ -194,7 +233,7 @@ class EraADynamics(_OriginalBase):
         return self.epoch_dir(epoch) / "subject_model.pth"
 
     def _cache_path(self, epoch) -> Path:
-        sig = _file_signature([self.checkpoint_path(epoch), self.model_py, self._train_data_path, self._test_data_path])
+        sig = file_signature([self.checkpoint_path(epoch), self.model_py, self._train_data_path, self._test_data_path])
         return self.output_dir / "era_a_representations" / f"{self.epoch_name}_{int(epoch)}-{sig}.npy"
 
     def _load_representation(self, epoch):

@@ -3,7 +3,6 @@
 Every problem is a ``TrainingDynamicsError`` naming the file."""
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -149,18 +148,6 @@ def _read_index(path: Path, n: int) -> np.ndarray:
             seen[i] = part
         split[arr] = part
     return split
-
-
-def _file_signature(paths) -> str:
-    h = hashlib.sha256()
-    for p in paths:
-        p = Path(p)
-        try:
-            st = p.stat()
-            h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns};".encode())
-        except OSError:
-            h.update(f"{p.name}:-;".encode())
-    return h.hexdigest()[:16]
 
 
 def _optional_json_object(path: Path, what: str, problem: str) -> dict:

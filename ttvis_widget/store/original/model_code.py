@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from ...errors import TrainingDynamicsError
+from ..dynamics import file_signature
 from ..head import CallableHead
-from .files import _file_signature
 
 _TRUST_HINT = ("pass trust_model_code=True to allow running it (only for folders you trust: "
                "it executes that file's code)")
@@ -33,7 +33,7 @@ def _load_model_class(model_py: Path, class_name: str | None):
         raise TrainingDynamicsError(model_py, "model code is missing")
     # keyed by path and file signature, so an edited model.py is imported afresh
     mod_name = "ttvis_user_model_" + hashlib.sha256(
-        (str(model_py.resolve()) + _file_signature([model_py])).encode()).hexdigest()[:12]
+        (str(model_py.resolve()) + file_signature([model_py])).encode()).hexdigest()[:12]
     mod = sys.modules.get(mod_name)
     if mod is None:
         spec = importlib.util.spec_from_file_location(mod_name, model_py,
