@@ -12,6 +12,8 @@ Every on-disk layout (ours and the original tool's three) is normalised to this 
 * ``head(e)``            a :class:`~ttvis_widget.store.head.Head` (representation -> logits) or None
 * ``sample_image(i)``    PNG bytes or None; ``sample_text(i)`` str or None; ``media`` = "image" | "text" | None
 * ``output_dir``       our own folder inside ``content_path`` for computed results (runs, caches)
+* ``training_metrics()`` train/test accuracy and loss per epoch, recorded or computed (store/training_metrics.py)
+* ``skipped``          (path, reason) of each entry of the folder that is not read, also warned about (store/strays.py)
 
 Subclasses implement the ``_load_*`` hooks; this base class validates and caches what they return.
 """
