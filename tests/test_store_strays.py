@@ -83,8 +83,6 @@ CASES = {
                          "epochs/3/representation_foo.npy", "not read", "warn"),
     "ttvis-file-tmp": ("ttvis", _touch("epochs/3/.prediction.npy.k2j4x.tmp"), "epochs/3/.prediction.npy.k2j4x.tmp",
                        "temporary file left by an interrupted write", "warn"),
-    "ttvis-pred-missing": ("ttvis", _rm("epochs/4/prediction.npy"), "epochs/4/prediction.npy",
-                           "missing here but recorded in other epochs", "warn"),
     "ttvis-samples-stray": ("ttvis", _copy("samples/labels.npy", "samples/labels_old.npy"), "samples/labels_old.npy",
                             "samples/ holds", "warn"),
     "ttvis-samples-media": ("ttvis", _touch("samples/texts.json", b"[]"), "samples/texts.json", "media = 'image'",

@@ -186,13 +186,6 @@ class TTVisDynamics(TrainingDynamics):
                 for f in entries(entry.path):
                     if f.name not in EPOCH_FILES:
                         self._skip(f.path, not_read(f.name, f"an epoch folder holds {', '.join(sorted(EPOCH_FILES))}"))
-        with_pred = [e for e in self.epochs if (epoch_dir(root, e) / "prediction.npy").exists()]
-        if with_pred and len(with_pred) < len(self.epochs):
-            for e in self.epochs:
-                if e not in with_pred:
-                    self._skip(epoch_dir(root, e) / "prediction.npy",
-                               "missing here but recorded in other epochs: this epoch's logits come from its "
-                               "head.npz, or it has none")
         used = {"labels.npy", "split.npy", {"image": "images.npy", "text": "texts.json"}.get(self.media)}
         for f in entries(root / "samples"):
             if f.name in ("images.npy", "texts.json") and f.name not in used:
