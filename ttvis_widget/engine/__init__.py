@@ -6,9 +6,10 @@ for scikit-learn-style use: ``DVI(...).fit(dynamics, epochs)``, then ``transform
 from __future__ import annotations
 
 from .api import fit
+from .driver import FitStopped
 from .run import VisRun
 
-__all__ = ["fit", "VisRun", "DVI", "TimeVis", "UMAPBaseline", "AlignedUMAPBaseline", "PCABaseline", "Territory"]
+__all__ = ["fit", "VisRun", "FitStopped", "DVI", "TimeVis", "UMAPBaseline", "AlignedUMAPBaseline", "PCABaseline", "Territory"]
 
 
 def __getattr__(name):  # lazy: keep torch / umap imports out of `import ttvis_widget.engine`

@@ -1,4 +1,6 @@
-"""``fit(path_or_dynamics, method=...) -> VisRun`` with a folder cache and resumption."""
+"""``fit(path_or_dynamics, method=...) -> VisRun``: the run cache around the driver. A run's folder is found
+by a key of its method, result-defining parameters, epochs and data; a finished run is loaded without
+training, an unfinished one resumes (driver.drive) and its manifest records what happened."""
 from __future__ import annotations
 
 import tempfile
@@ -8,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .checkpoints import Checkpoints
+from .driver import FitStopped
 from .run import (RUN_FORMAT, RUN_FORMAT_VERSION, VisRun, data_fingerprint, global_bounds, library_versions,
                   read_manifest, run_key, write_manifest)
 
@@ -45,15 +48,20 @@ def _select_epochs(dyn, epochs) -> list[int]:
     return out
 
 
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
 def fit(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto", seed: int = 0,
-        cache_dir=None, progress: bool = True, callback=None, **params) -> VisRun:
+        cache_dir=None, progress: bool = True, callback=None, stop=None, **params) -> VisRun:
     """Fit (or load from cache) a visualization of the training dynamics.
 
-    ``method``: "dvi" | "timevis" | "umap" | "aligned-umap" | "pca". ``params`` go to the method class.
-    Results live in ``<dynamics.output_dir>/runs/<method>-<hash>/`` (``cache_dir/runs/...`` when given);
-    the hash covers the method, its result-defining params (seed included, device not), the epochs and a
-    fingerprint of the data. A finished run is loaded without training; an interrupted one resumes.
-    ``callback(epoch, embedding, info)`` is called after each finished epoch.
+    ``method``: "dvi" | "timevis" | "umap" | "aligned-umap" | "pca". ``params`` go to the method class. Results live in
+    ``<dynamics.output_dir>/runs/<method>-<hash>/`` (``cache_dir/runs/...`` when given); the hash covers the
+    method, its result-defining params (seed included, device not), the epochs and a fingerprint of the data.
+    A finished run is loaded without training; an interrupted one resumes. ``callback(epoch, embedding,
+    info)`` is called after each finished epoch. ``stop`` (e.g. a threading.Event): once set, the fit ends at
+    the next epoch boundary with ``FitStopped``, its finished epochs saved; fitting again resumes.
     """
     from .. import load
 
@@ -81,10 +89,9 @@ def fit(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto"
         return VisRun(name, cparams, eps, dyn, path, man, est, ck)
 
     path.mkdir(parents=True, exist_ok=True)
-    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     resumed = [e for e in eps if ck.has_embedding(e)]
     man = {"format": RUN_FORMAT, "version": RUN_FORMAT_VERSION, "method": name, "params": cparams, "epochs": eps,
-           "data": fp, "versions": library_versions(), "device": None, "complete": False, "started": started,
+           "data": fp, "versions": library_versions(), "device": None, "complete": False, "started": _now(),
            "resumed_epochs": resumed}
     write_manifest(path, man)
 
@@ -103,15 +110,17 @@ def fit(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto"
 
     t0 = time.perf_counter()
     try:
-        est.fit(dyn, eps, checkpoints=ck, on_epoch=_on_epoch)
+        est.fit(dyn, eps, checkpoints=ck, on_epoch=_on_epoch, stop=stop)
+    except FitStopped as err:
+        man.update({"stopped": _now(), "finished_epochs": err.done})
+        write_manifest(path, man)
+        raise
     finally:
         if bar is not None:
             bar.close()
-    total = time.perf_counter() - t0
     timings = dict(getattr(est, "timings_", {}))
-    timings["total_s"] = total
-    man.update({"complete": True, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "timings": timings, "device": getattr(est, "device_", "cpu"),
+    timings["total_s"] = time.perf_counter() - t0
+    man.update({"complete": True, "finished": _now(), "timings": timings, "device": getattr(est, "device_", "cpu"),
                 "bounds": list(global_bounds(ck.load_embedding(e) for e in eps))})
     write_manifest(path, man)
     return VisRun(name, cparams, eps, dyn, path, man, est, ck)
