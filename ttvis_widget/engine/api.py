@@ -9,29 +9,11 @@ import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
+from . import registry
 from .checkpoints import Checkpoints
 from .driver import FitStopped
 from .run import (RUN_FORMAT, RUN_FORMAT_VERSION, VisRun, data_fingerprint, global_bounds, library_versions,
                   read_manifest, run_key, write_manifest)
-
-METHODS = {
-    "dvi": ("ttvis_widget.engine.dvi", "DVI"),
-    "timevis": ("ttvis_widget.engine.timevis", "TimeVis"),
-    "umap": ("ttvis_widget.engine.baselines", "UMAPBaseline"),
-    "aligned-umap": ("ttvis_widget.engine.baselines", "AlignedUMAPBaseline"),
-    "pca": ("ttvis_widget.engine.baselines", "PCABaseline"),
-}
-_ALIASES = {"aligned_umap": "aligned-umap", "alignedumap": "aligned-umap", "time-vis": "timevis"}
-
-
-def method_class(method: str):
-    import importlib
-
-    m = _ALIASES.get(str(method).lower(), str(method).lower())
-    if m not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
-    mod, cls = METHODS[m]
-    return m, getattr(importlib.import_module(mod), cls)
 
 
 def _select_epochs(dyn, epochs) -> list[int]:
@@ -56,7 +38,8 @@ def fit(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto"
         cache_dir=None, progress: bool = True, callback=None, stop=None, **params) -> VisRun:
     """Fit (or load from cache) a visualization of the training dynamics.
 
-    ``method``: "dvi" | "timevis" | "umap" | "aligned-umap" | "pca". ``params`` go to the method class. Results live in
+    ``method``: one of ``registry.names()`` ("dvi", "timevis", "umap", "aligned-umap", "pca", ...);
+    ``params`` go to the method class (an unknown name or value is a ValueError). Results live in
     ``<dynamics.output_dir>/runs/<method>-<hash>/`` (``cache_dir/runs/...`` when given); the hash covers the
     method, its result-defining params (seed included, device not), the epochs and a fingerprint of the data.
     A finished run is loaded without training; an interrupted one resumes. ``callback(epoch, embedding,
@@ -66,9 +49,9 @@ def fit(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto"
     from .. import load
 
     dyn = load(path_or_dynamics)
-    name, cls = method_class(method)
+    name = registry.canonical(method)
     eps = _select_epochs(dyn, epochs)
-    est = cls(seed=seed, device=device, progress=progress, **params)
+    est = registry.create(name, seed=seed, device=device, progress=progress, **params)
     cparams = est.cache_params()
     fp = data_fingerprint(dyn, eps)
     if cache_dir is not None:

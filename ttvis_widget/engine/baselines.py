@@ -108,7 +108,9 @@ def _umap_jit_warmup() -> float:
 
 
 def _no_inverse(what: str):
-    return NotImplementedError(f"{what}; use method='dvi', 'timevis' or 'pca' for territories and inverse projection")
+    from .registry import inverse_hint
+
+    return NotImplementedError(f"{what}; use {inverse_hint()} for territories and inverse projection")
 
 
 class UMAPBaseline(Projector):

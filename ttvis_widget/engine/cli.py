@@ -53,9 +53,11 @@ def _fit(args) -> int:
 
 
 def register(subparsers) -> None:
+    from . import registry
+
     p = subparsers.add_parser("fit", help="fit a 2-D visualization (DVI, TimeVis, UMAP, AlignedUMAP, PCA)")
     p.add_argument("path", help="training-dynamics folder")
-    p.add_argument("--method", default="dvi", choices=["dvi", "timevis", "umap", "aligned-umap", "pca"])
+    p.add_argument("--method", default="dvi", choices=registry.names())
     p.add_argument("--epochs", default=None, help="e.g. 1,2,3 or 1-10 (default: all recorded)")
     p.add_argument("--device", default="auto", help="auto (CUDA if available) | cpu | cuda | cuda:1")
     p.add_argument("--seed", type=int, default=0)

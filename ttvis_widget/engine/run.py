@@ -130,9 +130,10 @@ class VisRun:
     def inverse(self, epoch, xy) -> np.ndarray:
         e = self._check_epoch(epoch)
         if not self.has_inverse:
-            raise NotImplementedError(
-                f"method {self.method!r} has no inverse projection (2-D -> representation); "
-                "fit with method='dvi', 'timevis' or 'pca' to get one")
+            from .registry import inverse_hint
+
+            raise NotImplementedError(f"method {self.method!r} has no inverse projection (2-D -> representation); "
+                                      f"fit with {inverse_hint()} to get one")
         return np.asarray(self.projector.inverse_transform(e, np.asarray(xy, np.float32)), np.float32)
 
     # territories ------------------------------------------------------------------------------------
