@@ -1,7 +1,9 @@
 """The engine's framework: one registry of methods (the API, the CLI and the metrics derive from it), one
-driver (resume, a clean stop between epochs, extension of a store by new epochs), and parameters rejected
-rather than ignored."""
+driver (resume, a clean stop between epochs, extension of a store by new epochs), parameters rejected rather
+than ignored, and a dependency that runs one way (the metrics import the engine, never the reverse)."""
 import json
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -97,3 +99,20 @@ def test_a_store_of_epochs_1_to_k_extends_to_k_plus_m_without_refitting(digits, 
     xy = m.transform(eps[2], digits.representation(eps[2]))
     np.testing.assert_allclose(xy, store.load_embedding(eps[2]), atol=1e-4)
     assert np.isfinite(xy).all() and np.ptp(xy, 0).min() > 1.0
+
+
+def test_the_engine_never_imports_the_metrics(digits_path, tmp_path):
+    """A fit, a territory and the border points need nothing from ttvis_widget.metrics (the dependency runs one
+    way); the package's own ``fit`` wires ``run.metrics()`` in."""
+    code = ("import sys\nimport ttvis_widget.engine as E\n"
+            "r = E.fit(sys.argv[1], method='pca', epochs=[7, 8], cache_dir=sys.argv[2], progress=False)\n"
+            "r.territory(8, 32); r.border_points(8)\n"
+            "print(sorted(m for m in sys.modules if m.startswith('ttvis_widget.metrics')))\n"
+            "import ttvis_widget\n"
+            "r = ttvis_widget.fit(sys.argv[1], method='pca', epochs=[7, 8], cache_dir=sys.argv[2], progress=False)\n"
+            "rows = r.metrics(ks=(5,), paper_form=False, trust=False, temporal=False, bnn=False)\n"
+            "print(len(rows), 0 < rows[0]['nn5_exact_train'] < 1)\n")
+    out = subprocess.run([sys.executable, "-c", code, str(digits_path), str(tmp_path)], capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split("\n")[:2] == ["[]", "3 True"]

@@ -13,7 +13,7 @@ from . import registry
 from .checkpoints import Checkpoints
 from .driver import FitStopped
 from .run import (RUN_FORMAT, RUN_FORMAT_VERSION, VisRun, data_fingerprint, global_bounds, library_versions,
-                  read_manifest, run_key, write_manifest)
+                  read_run_manifest, run_key, write_run_manifest)
 
 
 def _select_epochs(dyn, epochs) -> list[int]:
@@ -66,7 +66,7 @@ def fit(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto"
     path = root / "runs" / f"{name}-{run_key(name, cparams, eps, fp)}"
     ck = Checkpoints(path)
 
-    man = read_manifest(path)
+    man = read_run_manifest(path)
     if man is not None and man.get("complete") and all(ck.has_embedding(e) for e in eps):
         est.load(dyn, eps, ck)
         return VisRun(name, cparams, eps, dyn, path, man, est, ck)
@@ -76,7 +76,7 @@ def fit(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto"
     man = {"format": RUN_FORMAT, "version": RUN_FORMAT_VERSION, "method": name, "params": cparams, "epochs": eps,
            "data": fp, "versions": library_versions(), "device": None, "complete": False, "started": _now(),
            "resumed_epochs": resumed}
-    write_manifest(path, man)
+    write_run_manifest(path, man)
 
     bar = None
     if progress:
@@ -96,7 +96,7 @@ def fit(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto"
         est.fit(dyn, eps, checkpoints=ck, on_epoch=_on_epoch, stop=stop)
     except FitStopped as err:
         man.update({"stopped": _now(), "finished_epochs": err.done})
-        write_manifest(path, man)
+        write_run_manifest(path, man)
         raise
     finally:
         if bar is not None:
@@ -105,5 +105,5 @@ def fit(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto"
     timings["total_s"] = time.perf_counter() - t0
     man.update({"complete": True, "finished": _now(), "timings": timings, "device": getattr(est, "device_", "cpu"),
                 "bounds": list(global_bounds(ck.load_embedding(e) for e in eps))})
-    write_manifest(path, man)
+    write_run_manifest(path, man)
     return VisRun(name, cparams, eps, dyn, path, man, est, ck)

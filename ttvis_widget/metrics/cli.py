@@ -9,12 +9,12 @@ def open_run(path, run: str, trust_model_code: bool = False, allow_gaps: bool = 
     """A VisRun from a run folder (``.../runs/<method>-<hash>``, reloaded through ``fit``'s cache) or a method
     name (fitted now, or loaded from the cache when already fitted with default parameters)."""
     import ttvis_widget
-    from ttvis_widget.engine.run import read_manifest
+    from ttvis_widget.engine.run import read_run_manifest
 
     dyn = ttvis_widget.load(path, trust_model_code=trust_model_code, allow_gaps=allow_gaps)
     run_dir = Path(run)
     if run_dir.is_dir():
-        man = read_manifest(run_dir)
+        man = read_run_manifest(run_dir)
         if man is None:
             raise SystemExit(f"ttvis eval: {run_dir} has no run manifest (manifest.json)")
         if not man.get("complete"):
