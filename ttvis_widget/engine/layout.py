@@ -229,6 +229,22 @@ def _step(opt, loss, anchor: Anchor | None) -> None:
         anchor.pull(opt.param_groups[0]["lr"])
 
 
+def _end_step(opt, loss, anchor, step: int, steps: int, tail: list, n_tail: int, value, on_step) -> None:
+    """A fit's step: ``_step``, ``value`` kept in ``tail`` over the last ``n_tail`` steps, then ``on_step``."""
+    _step(opt, loss, anchor)
+    if step >= steps - n_tail:
+        tail.append(float(value.detach()))
+    if on_step is not None:
+        on_step(step + 1, opt)
+
+
+def _result(model, steps: int, opt, **tails) -> dict:
+    """A fit's result: its steps, the mean of each tail of losses (NaN if empty), its optimizer (to resume)."""
+    model.train(False)
+    return {"steps": int(steps), **{k: float(np.mean(v)) if v else float("nan") for k, v in tails.items()},
+            "optimizer": opt}
+
+
 def fit_encoder(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int, batch: int = 256, lr: float = 1e-2,
                 extra_loss=None, generator=None, weights=None, min_lr_frac: float = 0.05, on_step=None,
                 optimizer=None, start_step: int = 0, anchor: Anchor | None = None, loss_weights=None,
@@ -282,13 +298,8 @@ def fit_encoder(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int,
             loss = loss + pair_weight * (rel.mean() if lw is None else (rel * lw[:batch] * lw[batch:]).mean())
         if extra_loss is not None:
             loss = loss + extra_loss()
-        _step(opt, loss, anchor)
-        if step >= steps - 100:
-            fits.append(float(lf.detach()))
-        if on_step is not None:
-            on_step(step + 1, opt)
-    model.train(False)
-    return {"steps": int(steps), "fit": float(np.mean(fits)) if fits else float("nan"), "optimizer": opt}
+        _end_step(opt, loss, anchor, step, steps, fits, 100, lf, on_step)
+    return _result(model, steps, opt, fit=fits)
 
 
 def _decoder_extras(model, xr, ids, head, lambda_pred, target_logp, pred_loss, extra_loss):
@@ -333,13 +344,8 @@ def fit_decoder(model, nodes: torch.Tensor, *, steps: int, batch: int = 1024, lr
         lrec = ((xr - x) ** 2).mean()
         loss = lambda_rec * lrec
         loss = loss + _decoder_extras(model, xr, ids, head, lambda_pred, target_logp, pred_loss, extra_loss)
-        _step(opt, loss, anchor)
-        if step >= steps - 50:
-            recs.append(float(lrec.detach()))
-        if on_step is not None:
-            on_step(step + 1, opt)
-    model.train(False)
-    return {"steps": int(steps), "recon": float(np.mean(recs)) if recs else float("nan"), "optimizer": opt}
+        _end_step(opt, loss, anchor, step, steps, recs, 50, lrec, on_step)
+    return _result(model, steps, opt, recon=recs)
 
 
 def fit_joint(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int, batch: int = 512, lr: float = 2e-3,
