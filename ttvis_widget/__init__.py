@@ -16,14 +16,10 @@ __all__ = ["load", "SummaryWriter", "TrainingDynamics", "ArrayDynamics", "Traini
 
 
 def __getattr__(name):  # lazy: importing the store must not pull in the engine or the widget
-    if name == "fit":
-        from .engine import fit
+    if name in ("fit", "VisRun"):
+        from . import engine, metrics  # noqa: F401  metrics registers run.metrics() (the engine never imports it)
 
-        return fit
-    if name == "VisRun":
-        from .engine import VisRun
-
-        return VisRun
+        return getattr(engine, name)
     if name == "TimeTravelWidget":
         from .widget import TimeTravelWidget
 
