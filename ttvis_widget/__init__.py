@@ -12,7 +12,7 @@ from .palette import class_colors
 from .store import ArrayDynamics, SummaryWriter, TrainingDynamics, load
 
 __all__ = ["load", "SummaryWriter", "TrainingDynamics", "ArrayDynamics", "TrainingDynamicsError",
-           "UntrustedCodeError", "class_colors", "fit", "TimeTravelWidget", "__version__"]
+           "UntrustedCodeError", "class_colors", "fit", "TimeTravelWidget", "compare", "__version__"]
 
 
 def __getattr__(name):  # lazy: importing the store must not pull in the engine or the widget
@@ -24,10 +24,10 @@ def __getattr__(name):  # lazy: importing the store must not pull in the engine 
         from .engine import VisRun
 
         return VisRun
-    if name == "TimeTravelWidget":
-        from .widget import TimeTravelWidget
+    if name in ("TimeTravelWidget", "compare"):
+        from . import widget
 
-        return TimeTravelWidget
+        return getattr(widget, name)
     if name == "metrics":
         import importlib
 

@@ -19,6 +19,7 @@ import traitlets as t
 
 from ..palette import class_colors_hex
 from . import transport as tr
+from .export import ExportMixin
 from .fields import ClassIds, Choice, Epoch, Flag, Index, Indices, Number, Record, Token
 from .messages import MessageRefused, MessageRouter, message
 
@@ -67,7 +68,7 @@ def _last_epoch_index(w) -> int:
     return len(w.epochs) - 1
 
 
-class TimeTravelWidget(anywidget.AnyWidget):
+class TimeTravelWidget(ExportMixin, anywidget.AnyWidget):
     """Time-travelling scatterplot of a training run.
 
     ``TimeTravelWidget(content_path | TrainingDynamics | VisRun, method="dvi", run=None, **fit_params)``
@@ -159,7 +160,8 @@ class TimeTravelWidget(anywidget.AnyWidget):
 
     @message("request", rid=Token())
     def _on_request(self, rid):
-        """A view renders and asks for its own data stream."""
+        """A view renders and asks for its own data stream (it can render exports from now on: export.py)."""
+        self._view_opened(rid)
         self._send_data(rid)
 
     @message("sample", index=Index())
@@ -368,6 +370,13 @@ class TimeTravelWidget(anywidget.AnyWidget):
     def positions(self, epoch: int | None = None) -> np.ndarray:
         """float32 [N, 2] 2-D positions at ``epoch`` (default: the current one)."""
         return self.run.embedding(self.epoch if epoch is None else int(epoch))
+
+    def chart(self, height: int = 320):
+        """A plotly FigureWidget of the per-epoch training figures (and the run's faithfulness metrics when
+        already computed), linked both ways: click an epoch to go there; a marker follows ``w.time`` (chart.py)."""
+        from .chart import make_chart
+
+        return make_chart(self, height=height)
 
     def play(self, speed: float | None = None) -> None:
         if speed is not None:
