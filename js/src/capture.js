@@ -2,8 +2,14 @@
 // ttvis_widget/widget/export.py). A still is the view's own frame (points, territory, trails: whatever the
 // frame loop draws) drawn again at `scale` x the view's CSS size, composited with a title and the legend. An
 // animation steps the view's OWN time frame by frame (never the wall clock, so a slow machine makes the same
-// frames) and either records them with MediaRecorder on a captureStream(0) canvas, one requestFrame() per
-// frame at the target fps (WebM), or hands each frame over as PNG bytes (GIF, assembled by Pillow).
+// frames) and encodes them as WebM, or hands each frame over as PNG bytes (GIF, assembled by Pillow).
+//
+// WebM: WebCodecs' VideoEncoder (VP8) with each frame's timestamp set to i/fps, muxed by webm-muxer, where the
+// browser has it: the video is the same on any machine, and a busy encoder makes us wait instead of dropping
+// frames. Elsewhere, MediaRecorder on a captureStream(0) canvas with one requestFrame() per frame, paced at
+// i/fps of wall time: measured on 2 shared cores with software GL, Chrome's real-time encoder dropped half the
+// frames of a 900x480 plot (and all but one of a busier one), which is why it is only the fallback.
+import { ArrayBufferTarget, Muxer } from "webm-muxer";
 
 const LEGEND_MAX = 24;  // classes listed in the legend; more are summarized as "+ n more"
 
@@ -124,44 +130,73 @@ export function frameTimes(k0, k1, frames) {
 }
 
 export function webmType() {
+  if (typeof VideoEncoder !== "undefined" && typeof VideoFrame !== "undefined") return "webcodecs";
   if (typeof MediaRecorder === "undefined" || !HTMLCanvasElement.prototype.captureStream) return null;
-  return ["video/webm;codecs=vp9", "video/webm;codecs=vp8", "video/webm"].find((t) => MediaRecorder.isTypeSupported(t)) || null;
+  return ["video/webm;codecs=vp8", "video/webm;codecs=vp9", "video/webm"].find((t) => MediaRecorder.isTypeSupported(t)) || null;
 }
 
-const sleepUntil = (ms) => new Promise((r) => setTimeout(r, Math.max(0, ms - performance.now())));
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const sleepUntil = (ms) => sleep(Math.max(0, ms - performance.now()));
 
 /**
- * Record the view from epoch index k0 to k1 in `frames` frames at `fps` (scale 1, the view's CSS size).
- * Frame i shows time frameTimes(...)[i] and is handed to the recorder at start + i/fps. Returns
- * {width, height, webm: ArrayBuffer, frames}. The view's own time and playback are restored afterwards.
+ * Record the view from epoch index k0 to k1 in `frames` frames at `fps` (scale 1, the view's CSS size; even
+ * sides for the encoder). Frame i shows time frameTimes(...)[i] and lasts 1/fps. Returns {width, height,
+ * frames, webm: ArrayBuffer}. The view's own time and playback are restored afterwards.
  */
 export async function recordWebm(view, { k0, k1, frames, fps }) {
   const type = webmType();
-  if (!type) throw Object.assign(new Error("no MediaRecorder"), { reason: "no-mediarecorder" });
-  return withTimeRestored(view, () => atScale(view, 1, async (w, h) => {
+  if (!type) throw Object.assign(new Error("no WebM encoder in this browser"), { reason: "no-mediarecorder" });
+  return withTimeRestored(view, () => atScale(view, 1, async (w0, h0) => {
+    const w = w0 - (w0 % 2), h = h0 - (h0 % 2);
     const out = canvas2d(w, h);
-    const stream = out.captureStream(0);
-    const track = stream.getVideoTracks()[0];
-    const rec = new MediaRecorder(stream, { mimeType: type, videoBitsPerSecond: 4e6 });
-    const chunks = [];
-    rec.ondataavailable = (e) => { if (e.data && e.data.size) chunks.push(e.data); };
-    const stopped = new Promise((r) => { rec.onstop = r; });
     const times = frameTimes(k0, k1, frames);
-    await drawFrame(view, out, 1, times[0]);
-    rec.start();
-    const start = performance.now(), period = 1000 / fps;
-    for (let i = 0; i < times.length; i++) {
-      if (i > 0) await drawFrame(view, out, 1, times[i]);
-      await sleepUntil(start + i * period);
-      track.requestFrame();
-    }
-    await sleepUntil(start + times.length * period);
-    rec.stop();
-    await stopped;
-    track.stop();
-    const blob = new Blob(chunks, { type });
-    return { width: w, height: h, frames: times.length, webm: await blob.arrayBuffer() };
+    const webm = type === "webcodecs" ? await encodeWebCodecs(view, out, times, fps)
+      : await encodeMediaRecorder(view, out, times, fps, type);
+    return { width: w, height: h, frames: times.length, webm };
   }));
+}
+
+async function encodeWebCodecs(view, out, times, fps) {
+  const { width, height } = out;
+  const muxer = new Muxer({ target: new ArrayBufferTarget(), video: { codec: "V_VP8", width, height, frameRate: fps } });
+  let failure = null;
+  const enc = new VideoEncoder({ output: (chunk, meta) => muxer.addVideoChunk(chunk, meta), error: (e) => { failure = e; } });
+  enc.configure({ codec: "vp8", width, height, bitrate: 4e6, framerate: fps });
+  const us = 1e6 / fps;
+  for (let i = 0; i < times.length && !failure; i++) {
+    await drawFrame(view, out, 1, times[i]);
+    const frame = new VideoFrame(out, { timestamp: Math.round(i * us), duration: Math.round(us) });
+    enc.encode(frame, { keyFrame: i % (2 * fps) === 0 });
+    frame.close();
+    while (enc.encodeQueueSize > 2 && !failure) await sleep(2);  // back-pressure: wait, never drop
+  }
+  if (!failure) await enc.flush();
+  enc.close();
+  if (failure) throw failure;
+  muxer.finalize();
+  return muxer.target.buffer;
+}
+
+async function encodeMediaRecorder(view, out, times, fps, type) {
+  const stream = out.captureStream(0);
+  const track = stream.getVideoTracks()[0];
+  const rec = new MediaRecorder(stream, { mimeType: type, videoBitsPerSecond: 4e6 });
+  const chunks = [];
+  rec.ondataavailable = (e) => { if (e.data && e.data.size) chunks.push(e.data); };
+  const stopped = new Promise((r) => { rec.onstop = r; });
+  await drawFrame(view, out, 1, times[0]);
+  rec.start();
+  const start = performance.now(), period = 1000 / fps;
+  for (let i = 0; i < times.length; i++) {
+    if (i > 0) await drawFrame(view, out, 1, times[i]);
+    await sleepUntil(start + i * period);
+    track.requestFrame();
+  }
+  await sleepUntil(start + times.length * period);
+  rec.stop();
+  await stopped;
+  track.stop();
+  return new Blob(chunks, { type }).arrayBuffer();
 }
 
 /** The same frames as PNG bytes, handed to onFrames(batch, seq, last) `perMessage` at a time (GIF). */

@@ -41,12 +41,12 @@ class WebMInfo:
     block_times_ms: list = field(default_factory=list, repr=False)
 
     def duration_s(self, fps: float | None = None) -> float:
-        """The declared duration when present, else last - first block time plus one frame interval (the
-        median gap between blocks, or 1/fps when given)."""
-        if self.declared_duration_ms:
-            return self.declared_duration_ms / 1000
+        """Seconds the video lasts: from the first block to the end of the last one (its length is 1/fps when
+        given, else the median gap between blocks), or the declared Duration when that is longer (a muxer may
+        declare only the last block's timestamp)."""
+        declared = (self.declared_duration_ms or 0.0) / 1000
         if self.first_ms is None:
-            return 0.0
+            return declared
         t = sorted(self.block_times_ms)
         if fps:
             step = 1000 / fps
@@ -55,7 +55,7 @@ class WebMInfo:
             step = gaps[len(gaps) // 2]
         else:
             step = 0.0
-        return (t[-1] - t[0] + step) / 1000
+        return max(declared, (t[-1] - t[0] + step) / 1000)
 
 
 def _vint(buf: bytes, pos: int, keep_marker: bool) -> tuple[int, int]:
