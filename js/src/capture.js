@@ -69,7 +69,7 @@ export async function atScale(view, scale, fn) {
   const cssW = view.camera.w, cssH = view.camera.h;
   const w = Math.max(1, Math.round(cssW * scale)), h = Math.max(1, Math.round(cssH * scale));
   const max = view.renderer.gl.getParameter(view.renderer.gl.MAX_RENDERBUFFER_SIZE);
-  if (w > max || h > max) throw Object.assign(new Error(`${w}x${h} exceeds this GPU's ${max} px`), { reason: "too-large" });
+  if (w > max || h > max) throw Object.assign(new Error(`${w}x${h} exceeds this GPU's ${max} px`), { reason: "too_large" });
   const c = view.canvas, saved = [c.width, c.height];
   c.width = w;
   c.height = h;
@@ -145,7 +145,7 @@ const sleepUntil = (ms) => sleep(Math.max(0, ms - performance.now()));
  */
 export async function recordWebm(view, { k0, k1, frames, fps }) {
   const type = webmType();
-  if (!type) throw Object.assign(new Error("no WebM encoder in this browser"), { reason: "no-mediarecorder" });
+  if (!type) throw Object.assign(new Error("no WebM encoder in this browser"), { reason: "no_mediarecorder" });
   return withTimeRestored(view, () => atScale(view, 1, async (w0, h0) => {
     const w = w0 - (w0 % 2), h = h0 - (h0 % 2);
     const out = canvas2d(w, h);

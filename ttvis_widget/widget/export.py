@@ -39,7 +39,7 @@ MAX_FRAMES = 3600
 FRAMES_PER_MESSAGE = 16     # GIF frames travel as PNGs, this many per message
 MAX_FRAMES_BYTES = 256 << 20  # one message of GIF frames
 TIMEOUT_S = 120.0           # a PNG; an animation adds its own length
-FAILURES = ("no-webgl", "no-mediarecorder", "too-large", "busy", "failed")
+FAILURES = ("no_webgl", "no_mediarecorder", "too_large", "busy", "failed")
 
 __all__ = ["ExportJob", "NoViewError", "ExportMixin", "default_name"]
 
@@ -146,9 +146,17 @@ class ExportMixin:
         if rid in views:
             views.remove(rid)
 
-    def _repr_mimebundle_(self, **kwargs):
-        self._displayed = True
-        return super()._repr_mimebundle_(**kwargs)
+    def _track_display(self) -> None:
+        """Note when the widget is displayed, so an export asked in the next cell (before the view's first
+        message arrives, as in Run All) waits for that view instead of failing. An instance attribute wrapping
+        anywidget's own ``_repr_mimebundle_`` (the class keeps anywidget's, and with it Colab's support)."""
+        base = self._repr_mimebundle_
+
+        def repr_mimebundle(**kwargs):
+            self._displayed = True
+            return base(**kwargs)
+
+        self._repr_mimebundle_ = repr_mimebundle
 
     @property
     def has_view(self) -> bool:
@@ -327,9 +335,17 @@ class ExportMixin:
         frames = [Image.open(io.BytesIO(f)).convert("RGB") for f in job._frames]
         if not frames:
             raise MessageRefused("buffers", "no frames")
-        # one palette for all frames (the first's adaptive one), so colours do not flicker between frames
-        pal = frames[0].quantize(colors=255, method=Image.Quantize.MEDIANCUT)
-        frames = [pal] + [f.quantize(palette=pal, dither=Image.Dither.NONE) for f in frames[1:]]
+        # one palette for all frames, from a sample of up to 16 of them side by side (small copies), so colours
+        # do not flicker between frames
+        step = max(1, len(frames) // 16)
+        sample = [f.resize((max(1, f.width // 4), max(1, f.height // 4))) for f in frames[::step][:16]]
+        sheet = Image.new("RGB", (sum(x.width for x in sample), max(x.height for x in sample)), "white")
+        x = 0
+        for f in sample:
+            sheet.paste(f, (x, 0))
+            x += f.width
+        pal = sheet.quantize(colors=255, method=Image.Quantize.MEDIANCUT)
+        frames = [f.quantize(palette=pal, dither=Image.Dither.NONE) for f in frames]
         out = io.BytesIO()
         ms = int(round(1000 / job.request["fps"]))
         frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:], duration=ms, loop=0)
@@ -343,8 +359,8 @@ class ExportMixin:
         job = self.__dict__.get("_exports", {}).get(id)
         if job is None:
             raise MessageRefused("id", "names no export in flight")
-        text = {"no-webgl": "the view has no WebGL2 canvas to render",
-                "no-mediarecorder": "this browser cannot record WebM (no MediaRecorder/captureStream)",
-                "too-large": "the image is larger than this browser can render",
+        text = {"no_webgl": "the view has no WebGL2 canvas to render",
+                "no_mediarecorder": "this browser cannot record WebM (no MediaRecorder/captureStream)",
+                "too_large": "the image is larger than this browser can render",
                 "busy": "the view is already recording", "failed": "the view could not render it"}[reason]
         job._finish(text)

@@ -127,6 +127,7 @@ class TimeTravelWidget(ExportMixin, anywidget.AnyWidget):
             setattr(self, k, v)
         self._messages = MessageRouter(self)
         self.on_msg(self._messages.dispatch)
+        self._track_display()
 
     # ---- what a view sends (untrusted; checked in messages.py) -----------------------------------------
     def _handle_msg(self, msg):

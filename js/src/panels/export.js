@@ -35,7 +35,7 @@ export function exportPanel(v) {
 
     async function run(c) {
       if (busy) return ctx.send({ type: "export_failed", id: c.id, reason: "busy" });
-      if (!v.renderer || v.error) return ctx.send({ type: "export_failed", id: c.id, reason: "no-webgl" });
+      if (!v.renderer || v.error) return ctx.send({ type: "export_failed", id: c.id, reason: "no_webgl" });
       busy = true;
       buttons.forEach((b) => { b.disabled = true; });
       try {
