@@ -7,12 +7,13 @@ from ._threads import prefer_workqueue as _prefer_workqueue
 
 _prefer_workqueue()  # before anything imports numba: see _threads.py
 
-from .errors import TrainingDynamicsError, UntrustedCodeError
+from .errors import TrainingDynamicsError, TrainingDynamicsWarning, UntrustedCodeError
 from .palette import class_colors
 from .store import ArrayDynamics, SummaryWriter, TrainingDynamics, load
 
 __all__ = ["load", "SummaryWriter", "TrainingDynamics", "ArrayDynamics", "TrainingDynamicsError",
-           "UntrustedCodeError", "class_colors", "fit", "TimeTravelWidget", "compare", "__version__"]
+           "TrainingDynamicsWarning", "UntrustedCodeError", "class_colors", "fit", "TimeTravelWidget", "compare",
+           "__version__"]
 
 
 def __getattr__(name):  # lazy: importing the store must not pull in the engine or the widget
