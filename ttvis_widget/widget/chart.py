@@ -1,6 +1,7 @@
 """``w.chart()``: a plotly ``FigureWidget`` of the run's per-epoch curves, linked both ways with the widget.
 
-Curves: train/test accuracy and loss from ``dynamics.training_metrics()`` (left axis), and the visualization's
+Curves: train/test accuracy and loss from ``dynamics.training_metrics()`` (left axis; what the writer recorded,
+else computed by the store from the logits), and the visualization's
 faithfulness (NN@15, PPR, trustworthiness from ``run.metrics()``) on the right axis *only when that table is
 already cached* in the run folder: drawing a chart never starts a metrics computation.
 
@@ -18,8 +19,6 @@ import math
 import threading
 import time
 from pathlib import Path
-
-import numpy as np
 
 
 from .fields import Epoch, MessageRefused
@@ -78,32 +77,10 @@ class Throttle:
 
 
 def training_table(dynamics, epochs) -> list[dict]:
-    """One row per epoch in ``epochs``: ``dynamics.training_metrics()`` when the store offers it, else train/test
-    accuracy and cross-entropy computed here from the recorded logits and labels (None where absent)."""
-    table = getattr(dynamics, "training_metrics", None)
-    if callable(table):
-        rows = {int(r["epoch"]): r for r in table()}
-        return [rows.get(int(e), {"epoch": int(e)}) for e in epochs]
-    return [_computed_row(dynamics, int(e)) for e in epochs]
-
-
-def _computed_row(dynamics, epoch: int) -> dict:
-    row = {"epoch": epoch}
-    logits, labels = dynamics.prediction(epoch), dynamics.labels
-    if logits is None or labels is None or np.ndim(logits) != 2 or len(logits) != len(labels):
-        return row
-    split = np.asarray(dynamics.split)
-    z = np.asarray(logits, np.float64)
-    y = np.asarray(labels, np.int64)
-    ok = (y >= 0) & (y < z.shape[1])
-    zmax = z.max(1, keepdims=True)
-    lse = (zmax[:, 0] + np.log(np.exp(z - zmax).sum(1)))
-    for part, code in (("train", 0), ("test", 1)):
-        m = ok & (split == code)
-        if m.any():
-            row[f"{part}_accuracy"] = float((z[m].argmax(1) == y[m]).mean())
-            row[f"{part}_loss"] = float((lse[m] - z[m, y[m]]).mean())
-    return row
+    """One row per epoch in ``epochs`` from ``dynamics.training_metrics()`` (recorded by the writer, or computed
+    by the store from the recorded logits and labels; store/training_metrics.py)."""
+    rows = {int(r["epoch"]): r for r in dynamics.training_metrics()}
+    return [rows.get(int(e), {"epoch": int(e)}) for e in epochs]
 
 
 def cached_faithfulness(run) -> list[dict] | None:
