@@ -8,8 +8,12 @@ same place" means the same thing in both views. Distances and neighbourhoods ins
 unchanged (the transform is a similarity), so nothing the view shows about its own method is altered.
 
 ``AlignedRun`` wraps the second run and holds the aligned positions *instead of* the raw ones: each epoch is
-read once, transformed in place, and the wrapped run's own cached copy of that epoch is dropped, so the
-comparison costs what two widgets cost, not more.
+read once, transformed when first asked for, and the wrapped run's own cached copy of that epoch is dropped, so
+the comparison costs what two widgets cost, not more. The transform is fitted on at most ``FIT_SAMPLES`` shared
+samples (an even stride: exact for a rigid copy, and a 2x2 problem whatever N), and the global box the widget
+needs before its first frame is the union of each epoch's raw box mapped through its transform (a box that
+holds every aligned point, at most a little larger), so the first frame does not wait for every epoch to be
+aligned.
 """
 from __future__ import annotations
 
@@ -17,7 +21,9 @@ import threading
 
 import numpy as np
 
-__all__ = ["procrustes", "apply_transform", "AlignedRun"]
+FIT_SAMPLES = 5000
+
+__all__ = ["procrustes", "apply_transform", "AlignedRun", "FIT_SAMPLES"]
 
 
 def procrustes(source: np.ndarray, target: np.ndarray, scale: bool = True):
@@ -86,6 +92,18 @@ class AlignedRun:
             return e
         return min(self._ref_epochs, key=lambda r: (abs(r - e), r))
 
+    def _fit(self, e: int, raw: np.ndarray):
+        """The transform of epoch ``e`` (fitted on at most FIT_SAMPLES shared samples), cached."""
+        tf = self.transforms.get(e)
+        if tf is None:
+            ref = np.asarray(self.reference.embedding(self.reference_epoch(e)))
+            idx = np.arange(len(raw)) if self.shared is None else self.shared
+            if len(idx) > FIT_SAMPLES:
+                idx = idx[:: -(-len(idx) // FIT_SAMPLES)]
+            tf = procrustes(raw[idx], ref[idx], scale=self.scale)
+            self.transforms[e] = tf
+        return tf
+
     def embedding(self, epoch) -> np.ndarray:
         e = int(epoch)
         if e not in self.epochs:
@@ -94,12 +112,7 @@ class AlignedRun:
             got = self._aligned.get(e)
             if got is None:
                 raw = np.asarray(self.base.embedding(e), np.float32)
-                ref = np.asarray(self.reference.embedding(self.reference_epoch(e)), np.float32)
-                idx = self.shared
-                src, dst = (raw, ref) if idx is None else (raw[idx], ref[idx])
-                tf = procrustes(src, dst, scale=self.scale)
-                self.transforms[e] = tf
-                got = apply_transform(raw, tf)
+                got = apply_transform(raw, self._fit(e, raw))
                 got.setflags(write=False)
                 self._aligned[e] = got
                 cache = getattr(self.base, "_emb", None)  # a VisRun keeps what it loaded: ours replaces it
@@ -112,11 +125,22 @@ class AlignedRun:
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
-        """One box over every aligned epoch (padded as VisRun's), computed once."""
+        """One box over every aligned epoch (padded as VisRun's): each epoch's raw box, mapped through that
+        epoch's transform, so it holds every aligned point; computed once, without aligning every epoch."""
         if self._bounds is None:
             from ..engine.run import global_bounds
 
-            self._bounds = global_bounds(self.embedding(e) for e in self.epochs)
+            with self._lock:
+                boxes = []
+                for e in self.epochs:
+                    raw = np.asarray(self.base.embedding(e), np.float32)
+                    lo, hi = np.nanmin(raw, 0), np.nanmax(raw, 0)
+                    corners = np.array([[lo[0], lo[1]], [lo[0], hi[1]], [hi[0], lo[1]], [hi[0], hi[1]]])
+                    boxes.append(apply_transform(corners, self._fit(e, raw)))
+                    cache = getattr(self.base, "_emb", None)
+                    if isinstance(cache, dict) and e not in self._aligned:
+                        cache.pop(e, None)
+            self._bounds = global_bounds(boxes)
         return self._bounds
 
     def note(self) -> str:

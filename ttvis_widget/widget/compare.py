@@ -171,6 +171,8 @@ def compare(a, b, link=LINKS, align: bool = True, method: str = "dvi", **fit_par
     if align:
         wb._territory_ok = False
         notes.append("no territory in the aligned view")
+    for w in (wa, wb):  # each view's first epoch first, whichever view asked first
+        w.stream_in_background = True
     names = [f"{w.info.get('name', '')} · {w.info.get('method', '')}" for w in (wa, wb)]
     note = f"left: {names[0]}; right: {names[1]}. " + "; ".join(notes) + "."
     return CompareWidget(wa, wb, link, note, warning)

@@ -84,6 +84,9 @@ class TimeTravelWidget(ExportMixin, anywidget.AnyWidget):
     #: compute/send the territories of epochs after the first in a background thread, so the kernel stays
     #: free while a method computes them on first use (the first epoch's goes right after its positions)
     territories_in_background = True
+    #: send everything after the first epoch from a background thread too (compare() sets it on its two
+    #: widgets, so the second view's first epoch does not wait for the first view's whole stream)
+    stream_in_background = False
 
     # ``browser=``: the check a view's update of the trait must pass (messages.py); traits without it are
     # read-only from the browser. The @validate methods below still normalize values set from Python.
@@ -286,8 +289,10 @@ class TimeTravelWidget(ExportMixin, anywidget.AnyWidget):
 
     def _send_data(self, rid: str) -> None:
         """Answer one view's request: meta, the first epoch, its territory, the other epochs, ``done``;
-        then the other epochs' territories (in a background thread unless ``territories_in_background``
-        is False)."""
+        then the other epochs' territories. With ``territories_in_background`` (the default) the territories are
+        sent from a background thread; with ``stream_in_background`` everything after the first epoch is too,
+        so the next view's request (the second view of a comparison) is answered without waiting for this
+        view's whole stream."""
         p = self.payload
         self.send(*tr.meta_message(p, rid))
         chunks = tr.chunk_messages(p, rid)
@@ -300,17 +305,25 @@ class TimeTravelWidget(ExportMixin, anywidget.AnyWidget):
             first = None
         if first is not None:
             self.send(*next(tr.territory_messages(iter([(0, first)]), rid)))
+        if self.stream_in_background:
+            self._in_background(self._send_rest, rid, chunks, True)
+        else:
+            self._send_rest(rid, chunks, False)
+
+    def _in_background(self, fn, *args) -> None:
+        th = threading.Thread(target=fn, args=args, daemon=True, name=f"ttvis-stream-{args[0]}")
+        self._terr_threads = [t for t in self._terr_threads if t.is_alive()] + [th]
+        th.start()
+
+    def _send_rest(self, rid: str, chunks, in_thread: bool) -> None:
         for msg in chunks:
             self.send(*msg)
         self.send(*tr.done_message(rid))
         if self._territory_ok and len(self.epochs) > 1:
-            if self.territories_in_background:
-                th = threading.Thread(target=self._send_territories, args=(rid,), daemon=True,
-                                      name=f"ttvis-territories-{rid}")
-                self._terr_threads = [t for t in self._terr_threads if t.is_alive()] + [th]
-                th.start()
-            else:
+            if in_thread or not self.territories_in_background:
                 self._send_territories(rid)
+            else:
+                self._in_background(self._send_territories, rid)
 
     def _send_territories(self, rid: str) -> None:
         try:
