@@ -12,7 +12,8 @@ from .palette import class_colors
 from .store import ArrayDynamics, SummaryWriter, TrainingDynamics, load
 
 __all__ = ["load", "SummaryWriter", "TrainingDynamics", "ArrayDynamics", "TrainingDynamicsError",
-           "TrainingDynamicsWarning", "UntrustedCodeError", "class_colors", "fit", "TimeTravelWidget", "__version__"]
+           "TrainingDynamicsWarning", "UntrustedCodeError", "class_colors", "fit", "TimeTravelWidget", "compare",
+           "__version__"]
 
 
 def __getattr__(name):  # lazy: importing the store must not pull in the engine or the widget
@@ -20,10 +21,10 @@ def __getattr__(name):  # lazy: importing the store must not pull in the engine 
         from . import engine, metrics  # noqa: F401  metrics registers run.metrics() (the engine never imports it)
 
         return getattr(engine, name)
-    if name == "TimeTravelWidget":
-        from .widget import TimeTravelWidget
+    if name in ("TimeTravelWidget", "compare"):
+        from . import widget
 
-        return TimeTravelWidget
+        return getattr(widget, name)
     if name == "metrics":
         import importlib
 

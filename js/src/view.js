@@ -8,6 +8,7 @@ import { FrameLoop } from "./frame.js";
 import { destroyedHook, installHook } from "./hook.js";
 import { Interaction } from "./interaction.js";
 import { LassoOverlay } from "./lasso.js";
+import { exportPanel } from "./panels/export.js";
 import { PanelHost, panelContext, textPanel } from "./panels/index.js";
 import { legendPanel } from "./panels/legend.js";
 import { Picker } from "./picking.js";
@@ -50,6 +51,7 @@ export class TimeTravelView {
     this.panels = new PanelHost({ side: this.side, bottom: this.bottom }, panelContext(this));
     this.panels.add(legendPanel);
     this.panels.add(textPanel("ttvis-legend-note", GESTURES));
+    this.exporter = this.panels.add(exportPanel(this));
     this.applyInfo();
     installHook(this);
     this.startRenderer();
@@ -113,7 +115,10 @@ export class TimeTravelView {
   // ---- the model's changes -------------------------------------------------------------------------
   bindModel() {
     const s = this.sync, tl = this.timeline;
-    s.on("msg:custom", (msg, buffers) => this.feed.handle(msg, buffers || []));
+    s.on("msg:custom", (msg, buffers) => {
+      this.feed.handle(msg, buffers || []);
+      this.exporter.handle(msg);
+    });
     s.on("change:time", () => {
       const v = s.get("time");
       if (tl.scrubbing || Math.abs(v - tl.t) < 1e-9) return;
@@ -302,6 +307,9 @@ export class TimeTravelView {
 
   destroy() {
     this.destroyed = true;
+    try {  // this view can no longer render exports (export.py)
+      this.sync.send({ type: "bye", rid: this.feed.rid });
+    } catch (e) { /* the comm is gone already */ }
     clearTimeout(this.refusalTimer);
     this.loop.dispose();
     this.sync.dispose();
