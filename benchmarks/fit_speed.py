@@ -1,7 +1,9 @@
 """Fit speed and quality of every engine method on the demo Fashion-MNIST dynamics (or any --data).
 
-    python benchmarks/fit_speed.py [--data demo_data/fashion_mnist] [--epochs 10] [--methods dvi,timevis,umap,...]
+    python benchmarks/fit_speed.py [--data demo_data/fashion_mnist] [--epochs 10] [--methods dvi,timevis,...]
                                    [--params '{"dvi": {"encoder_steps": 2000}}']
+
+Default methods: every registered one (ttvis_widget.engine.registry).
 
 Each method runs in its own subprocess (separate peak memory, separate JIT) on a fresh cache folder.
 Reports seconds per epoch (JIT excluded; JIT shown apart), graph time, peak RSS of the whole run, what the
@@ -12,8 +14,8 @@ pages that the whole RSS also counts) and that anonymous increment as a multiple
 representations plus the fitted graph (N·D float32 + edges as int32
 head, int32 tail, float32 weight; DVI: its largest epoch graph, TimeVis: the whole spatio-temporal complex),
 NN@15 (exact kNN, self excluded, fraction; mean over epochs; queries: a fixed subsample of --nn-queries
-samples against all), PPR at the last epoch (methods with an inverse), and the DVI/TimeVis time relative to
-umap-learn's UMAP. Current figures, targets and their commands: benchmarks/RESULTS.md.
+samples against all), PPR at the last epoch (methods with an inverse), and each parametric method's time
+relative to umap-learn's UMAP. Current figures: benchmarks/RESULTS.md.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def best_of(n, f):
-    """Fastest of ``n`` timed calls (seconds): single calls on a shared 2-core VM vary by up to 2x."""
+    """Fastest of ``n`` timed calls (seconds): single calls on a shared machine vary a lot."""
     best = float("inf")
     for _ in range(n):
         t = time.perf_counter()
@@ -63,14 +65,11 @@ def proc_status_mb(*keys: str) -> dict:
 
 class PeakAnon:
     """Peak of RssAnon while the block runs, read by a thread every ``interval`` s (a peak shorter than that
-    can be missed). Not more often: on 2 cores a thread that wakes every 5 ms preempts torch's OpenMP
-    workers in the middle of their many small parallel regions, and the fits that are made of thousands of
-    small steps slowed down by ~40% (TimeVis on the demo, 10 epochs: 8.64 s per epoch sampled every 5 ms,
-    6.17 s every 200 ms, 6.27 s unsampled), which also inflated the earlier "x UMAP"
-    figures of DVI and TimeVis (UMAP's numba loop was hit less). Peak anon memory moved by < 2% (584 -> 593
-    MB). The kernel's VmHWM covers only the whole RSS, which also counts the pages of libtorch's
-    code and of the memory-mapped recording that the fit touches for the first time: those are file pages the
-    kernel can drop, not memory the fit allocated."""
+    can be missed). Not more often: on 2 cores a thread that wakes every few milliseconds preempts torch's
+    OpenMP workers in the middle of their many small parallel regions and slows down the fits made of
+    thousands of small steps, while the peak it finds barely moves. The kernel's VmHWM covers only the whole
+    RSS, which also counts the pages of libtorch's code and of the memory-mapped recording that the fit
+    touches for the first time: those are file pages the kernel can drop, not memory the fit allocated."""
 
     def __init__(self, interval: float = 0.2):
         self.interval = interval
@@ -179,7 +178,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(ROOT / "demo_data" / "fashion_mnist"))
     p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--methods", default="dvi,timevis,umap,aligned-umap,pca")
+    p.add_argument("--methods", default=None, help="comma-separated (default: every registered method)")
     p.add_argument("--nn-queries", type=int, default=3000)
     p.add_argument("--mem-interval", type=float, default=0.2,
                    help="seconds between memory samples during a fit (more often slows the fit down: see PeakAnon)")
@@ -194,10 +193,12 @@ def main(argv=None) -> int:
         print("RESULT " + json.dumps(one(args)), flush=True)
         return 0
     rows = []
-    methods = args.methods.split(",")
+    from ttvis_widget.engine import registry
+
+    methods = args.methods.split(",") if args.methods else registry.names()
     if args.bracket and "umap" in methods and len(methods) > 1:
-        # this VM's speed drifts within minutes (the same UMAP fit: 3.8 and 4.4 s per epoch in two runs), so
-        # the baseline is measured before and after the others, and the ratios use the mean of the two
+        # a shared machine's speed drifts within minutes, so the baseline is measured before and after the
+        # others, and the ratios use the mean of the two
         methods = methods + ["umap"]
     for m in methods:
         cmd = [sys.executable, __file__, "--data", args.data, "--epochs", str(args.epochs), "--one", m,
@@ -219,7 +220,7 @@ def main(argv=None) -> int:
           f"epochs={args.epochs}" + (f"  params={args.params}" if json.loads(args.params) else ""))
     print(hdr)
     for r in rows:
-        ratio = f"{r['s_per_epoch'] / umap_s:.2f}" if umap_s and r["method"] in ("dvi", "timevis") else "-"
+        ratio = f"{r['s_per_epoch'] / umap_s:.2f}" if umap_s and r["method"] not in ("umap", "pca") else "-"
         f = lambda v, fmt: (fmt.format(v) if v is not None else "-")  # noqa: E731
         data_mb = r["reps_mb"] + (r["graph_mb"] or 0.0)
         anon = r.get("fit_anon_mb")
@@ -237,8 +238,7 @@ def main(argv=None) -> int:
         if r["graph_mb"]:
             print(f"  {r['method']}: one epoch's representations {r['reps_mb']:.1f} MB + graph {r['graph_mb']:.1f} MB")
     if umap_s:
-        print(f"x UMAP allowed by issue 3's CPU targets: dvi {6.4 / 2.74:.2f} (6.4 s), timevis {5 / 2.74:.2f} (5 s), "
-              f"both against umap-learn's warm 2.74 s per epoch on the reference 2 cores (here: {umap_s:.2f} s"
+        print(f"x UMAP: seconds per epoch over umap-learn's ({umap_s:.2f} s here"
               + (f", mean of {len(umap_runs)} runs before and after the others" if len(umap_runs) > 1 else "") + ")")
     print("fit +MB: peak RSS during the fit minus RSS after imports and loading (counts the file pages of "
           "library code and of the memory-mapped recording that the fit touches); anon +MB: the same for "

@@ -227,20 +227,26 @@ def test_untrusted_is_a_training_dynamics_error(pristine, tmp_path):
         ttvis_widget.load(root)
 
 
-@pytest.mark.parametrize("layout,drop,epochs", [
-    ("ttvis", None, [1, 2, 4, 5, 6, 7, 8]),
-    ("era_a", "Model/Epoch_3", [1, 2, 4]),
-    ("era_b", ("dataset/representation/3.npy", "dataset/prediction/3.npy"), [1, 2, 4]),
-    ("era_c", "epochs/epoch_4", [2, 6, 8]),
+@pytest.mark.parametrize("layout,drop,epochs,named", [
+    ("ttvis", None, [1, 2, 4, 5, 6, 7, 8], ["epochs/3"]),  # its folder stays, unlisted: named
+    ("era_a", "Model/Epoch_3", [1, 2, 4], []),
+    ("era_b", ("dataset/representation/3.npy", "dataset/prediction/3.npy"), [1, 2, 4], ["model/3.pth"]),
+    ("era_c", "epochs/epoch_4", [2, 6, 8], []),
 ])
-def test_allow_gaps(layout, drop, epochs, pristine, tmp_path):
+def test_allow_gaps(layout, drop, epochs, named, pristine, tmp_path):
+    import warnings
+
     root = tmp_path / "run"
     shutil.copytree(pristine[layout], root)
     if layout == "ttvis":
         _edit_json("ttvis.json", _manifest_drop_epoch)(root)
     else:
         _delete(*([drop] if isinstance(drop, str) else drop))(root)
-    dyn = ttvis_widget.load(root, allow_gaps=True)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        dyn = ttvis_widget.load(root, allow_gaps=True)
+    assert [w.message.path for w in rec if issubclass(w.category, ttvis_widget.TrainingDynamicsWarning)] == \
+        [str(root / n) for n in named]
     assert dyn.epochs == epochs
     dyn.validate()
 
@@ -258,3 +264,19 @@ def test_nonexistent_and_unrecognised_folders(tmp_path):
     for layout in ("era_a", "era_b", "era_c"):
         with pytest.raises(TrainingDynamicsError):
             ttvis_widget.load(tmp_path / "empty", layout=layout)
+
+
+def test_trusted_model_code_leaves_no_bytecode_in_the_folder(pristine, tmp_path, monkeypatch):
+    """Importing a folder's model.py (trust_model_code=True) must not write Model/__pycache__/ into it, even where
+    Python writes bytecode caches (PYTHONDONTWRITEBYTECODE unset, the usual case)."""
+    import sys
+
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    root = tmp_path / "run"
+    shutil.copytree(pristine["era_a"], root)
+    (root / "Model" / "model.py").write_text(MODEL_PY + "\n# edited: a module of its own\n")
+    before = snapshot_files(root)
+    dyn = ttvis_widget.load(root, trust_model_code=True)
+    assert "prediction" in dyn.head(2).source
+    assert snapshot_files(root) == before
+    assert not (root / "Model" / "__pycache__").exists()

@@ -563,12 +563,13 @@ def test_territory_tint_fades_with_the_distance_to_the_samples_and_keeps_the_cla
         T.Territory.load(tmp_path / "old.npz", bounds)
 
 
-def test_timevis_prediction_loss_with_linear_heads_equals_the_per_epoch_form(monkeypatch):
-    """TimeVis' KL term on reconstructed nodes, each against its own epoch's head: with linear heads all E
-    are applied in one product (timevis._stacked_linear); value and gradient equal the per-epoch form."""
+def test_epoch_heads_kl_with_linear_heads_equals_the_per_epoch_form(monkeypatch):
+    """The KL term on reconstructed nodes of several epochs (TimeVis, DynaVis), each against its own epoch's
+    head: with linear heads all E are applied in one product (losses._stacked_linear); value and gradient
+    equal the per-epoch form."""
     from types import SimpleNamespace
 
-    from ttvis_widget.engine import timevis
+    from ttvis_widget.engine import losses
     from ttvis_widget.store.head import MLPHead
 
     rng = np.random.default_rng(5)
@@ -579,15 +580,14 @@ def test_timevis_prediction_loss_with_linear_heads_equals_the_per_epoch_form(mon
     model.set_normalization(torch.from_numpy(rng.normal(size=(n, D)).astype(np.float32)) * 3 + 1)
     nodes = torch.from_numpy(rng.normal(size=(n, D)).astype(np.float32))
     node_epoch = torch.from_numpy(rng.integers(0, E, n))
-    tv = timevis.TimeVis(lambda_pred=2.0)
-    stack = timevis._stacked_linear
+    stack = losses._stacked_linear
     ids = torch.from_numpy(rng.integers(0, n, 64))
     xr = torch.from_numpy(rng.normal(size=(64, D)).astype(np.float32))
     results = []
     for stacked in (True, False):
         if not stacked:
-            monkeypatch.setattr(timevis, "_stacked_linear", lambda mods: None)
-        loss = tv._pred_loss(dyn, list(range(E)), model, nodes, node_epoch, "cpu")
+            monkeypatch.setattr(losses, "_stacked_linear", lambda mods: None)
+        loss = losses.epoch_heads_kl(dyn, list(range(E)), nodes, node_epoch, model.denormalize, 2.0, "cpu")
         x = xr.clone().requires_grad_(True)
         value = loss(x, ids)
         value.backward()

@@ -64,7 +64,8 @@ def fashion_demo():
     from ttvis_widget.demo.fashion import make_fashion_dynamics
     from ttvis_widget.demo.idx import fashion_available
 
-    assert fashion_available(), "needs Debian dataset-fashion-mnist (scripts/setup.sh installs it)"
+    assert fashion_available(), ("needs the Fashion-MNIST data of Debian's dataset-fashion-mnist, which is not installed: "
+                                 "apt-get install dataset-fashion-mnist (scripts/setup.sh does it)")
     return ttvis_widget.load(make_fashion_dynamics(ROOT / "demo_data" / "fashion_mnist", progress=False))
 
 

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 from ttvis_widget.metrics import (bnn, confidence_difference, continuity, dvi_temporal, evaluate_run, exact_knn,
-                                  generate_border_points, inverse_metrics, nn_exact, nn_paper, overlap_counts, ppr,
-                                  reconstruction_distance, stages, temporal_rankings, trust_continuity,
-                                  trustworthiness)
+                                  inverse_metrics, nn_exact, nn_paper, overlap_counts, ppr, reconstruction_distance,
+                                  stages, temporal_rankings, trust_continuity, trustworthiness)
 from ttvis_widget.store.head import MLPHead
 
 # 1-D points (padded to 2-D): two clusters; the low-dim copy swaps the positions of samples 2 and 5.
@@ -87,13 +86,19 @@ def test_inverse_metrics_identity_decoder_and_mismatch():
     assert m["recon_dist"] == pytest.approx(np.linalg.norm(h - h[0], axis=1).mean(), rel=1e-5)
 
 
-def test_border_generator_lands_on_ties():
+def test_independent_border_set_lies_on_the_decision_boundary():
+    """B′ for the test BNN comes from the engine's one border generator: points whose normalised top-2 logit
+    gap is under 0.1 (the δ-boundary), at most n, the same for a seed and another for another seed."""
+    from ttvis_widget.metrics.borders import independent_border_set
+
     head = _head(seed=1)
     h = np.random.default_rng(4).normal(size=(300, 6)).astype(np.float32) * 3
-    B = generate_border_points(h, head, 50, seed=0, iters=30)
+    B, source = independent_border_set(h, head, 50, seed=0)
     z = np.sort(head(B), 1)
-    assert B.shape == (50, 6)
-    np.testing.assert_allclose(z[:, -1], z[:, -2], atol=1e-4)  # top-2 logits tie
+    assert 25 <= len(B) <= 50 and B.shape[1] == 6 and "engine.borders" in source
+    assert ((z[:, -1] - z[:, -2]) / (z[:, -1] - z[:, 0]) < 0.1).all()
+    np.testing.assert_array_equal(independent_border_set(h, head, 50, seed=0)[0], B)
+    assert not np.array_equal(independent_border_set(h, head, 50, seed=1)[0], B)
 
 
 def test_temporal_unchanged_positions_and_scaled_trajectories():

@@ -322,3 +322,22 @@ def test_representations_in_memory_stay_for_a_few_epochs_memory_maps_for_all(dig
     for e in mapped.epochs:
         assert isinstance(mapped.representation(e), np.memmap)
     assert list(mapped._rep_cache) == mapped.epochs and len(mapped.epochs) > dyn_mod.REP_CACHE_EPOCHS
+
+
+def test_finiteness_check_in_blocks_finds_every_bad_value(monkeypatch):
+    """The blocked NaN/inf check (a reused buffer, a block of rows at a time) answers as np.isfinite(a).all()
+    wherever the bad value sits: first or last row, at a block's edge, in a memory map or a float64 array."""
+    from ttvis_widget.store import dynamics as dyn_mod
+
+    monkeypatch.setattr(dyn_mod, "FINITE_BLOCK_BYTES", 7 * 5)  # blocks of 7 rows of 5 columns
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(50, 5)).astype(np.float32)
+    assert dyn_mod.all_finite(a) and dyn_mod.all_finite(a[:0]) and dyn_mod.all_finite(a[:, :0])
+    for row in (0, 6, 7, 13, 14, 49):
+        for bad in (np.nan, np.inf, -np.inf):
+            b = a.copy()
+            b[row, row % 5] = bad
+            assert not dyn_mod.all_finite(b)
+            assert not dyn_mod.all_finite(b.astype(np.float64))
+            with pytest.raises(TrainingDynamicsError, match=rf"1 NaN/inf values \(rows \[{row}\]\)"):
+                dyn_mod.check_matrix(b, "x.npy", "representation")

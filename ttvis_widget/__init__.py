@@ -7,27 +7,24 @@ from ._threads import prefer_workqueue as _prefer_workqueue
 
 _prefer_workqueue()  # before anything imports numba: see _threads.py
 
-from .errors import TrainingDynamicsError, UntrustedCodeError
+from .errors import TrainingDynamicsError, TrainingDynamicsWarning, UntrustedCodeError
 from .palette import class_colors
 from .store import ArrayDynamics, SummaryWriter, TrainingDynamics, load
 
 __all__ = ["load", "SummaryWriter", "TrainingDynamics", "ArrayDynamics", "TrainingDynamicsError",
-           "UntrustedCodeError", "class_colors", "fit", "TimeTravelWidget", "__version__"]
+           "TrainingDynamicsWarning", "UntrustedCodeError", "class_colors", "fit", "TimeTravelWidget", "compare",
+           "__version__"]
 
 
 def __getattr__(name):  # lazy: importing the store must not pull in the engine or the widget
-    if name == "fit":
-        from .engine import fit
+    if name in ("fit", "VisRun"):
+        from . import engine, metrics  # noqa: F401  metrics registers run.metrics() (the engine never imports it)
 
-        return fit
-    if name == "VisRun":
-        from .engine import VisRun
+        return getattr(engine, name)
+    if name in ("TimeTravelWidget", "compare"):
+        from . import widget
 
-        return VisRun
-    if name == "TimeTravelWidget":
-        from .widget import TimeTravelWidget
-
-        return TimeTravelWidget
+        return getattr(widget, name)
     if name == "metrics":
         import importlib
 

@@ -19,6 +19,7 @@ export class FrameLoop {
     this.lastTs = 0;
     this.firstFrameMs = null;  // ms from the view's creation to its first frame
     this.pointsDrawn = 0;
+    this.dpr = null;     // a pixel ratio that overrides the screen's (exports draw at their own scale)
     this.flagsKey = "";
     this.lastRepick = 0;
     this.drawn = { time: NaN, k: -1 };
@@ -77,7 +78,7 @@ export class FrameLoop {
     }
     const cam = v.camera;
     this.pointsDrawn = v.renderer.draw({
-      width: v.canvas.width, height: v.canvas.height, dpr: window.devicePixelRatio || 1,
+      width: v.canvas.width, height: v.canvas.height, dpr: this.dpr || window.devicePixelRatio || 1,
       e0: ft.e0, e1: ft.e1, frac: ft.frac, bounds: s.bounds, center: [cam.cx, cam.cy], k: cam.k,
       pointSize: v.sync.get("point_size") || 4, colorBy: v.sync.get("color_by") === "prediction" ? 1 : 0,
       hasSel: v.selection.size > 0, hovered: v.hovered, marks: v.controls.marks, territory,

@@ -9,6 +9,7 @@ import { FrameLoop } from "./frame.js";
 import { destroyedHook, installHook } from "./hook.js";
 import { Interaction } from "./interaction.js";
 import { LassoOverlay } from "./lasso.js";
+import { exportPanel } from "./panels/export.js";
 import { PanelHost, panelContext, textPanel } from "./panels/index.js";
 import { eventsPanel } from "./panels/events.js";
 import { legendPanel } from "./panels/legend.js";
@@ -59,6 +60,7 @@ export class TimeTravelView {
     this.panels.add((ctx) => eventsPanel(ctx, this.debug));
     this.panels.add((ctx) => overlaysPanel(ctx, this.debug));
     this.panels.add((ctx) => samplePanel(ctx, this.debug));
+    this.exporter = this.panels.add(exportPanel(this));
     this.applyInfo();
     installHook(this);
     this.startRenderer();
@@ -122,7 +124,10 @@ export class TimeTravelView {
   // ---- the model's changes -------------------------------------------------------------------------
   bindModel() {
     const s = this.sync, tl = this.timeline;
-    s.on("msg:custom", (msg, buffers) => this.feed.handle(msg, buffers || []));
+    s.on("msg:custom", (msg, buffers) => {
+      this.feed.handle(msg, buffers || []);
+      this.exporter.handle(msg);
+    });
     s.on("change:time", () => {
       const v = s.get("time");
       if (tl.scrubbing || Math.abs(v - tl.t) < 1e-9) return;
@@ -313,6 +318,9 @@ export class TimeTravelView {
 
   destroy() {
     this.destroyed = true;
+    try {  // this view can no longer render exports (export.py)
+      this.sync.send({ type: "bye", rid: this.feed.rid });
+    } catch (e) { /* the comm is gone already */ }
     clearTimeout(this.refusalTimer);
     this.loop.dispose();
     this.sync.dispose();

@@ -26,7 +26,7 @@ DEMO_EXTRA_HINT = "pip install 'ttvis_widget[demo]'"
 
 
 def register(sub):
-    from ..engine.api import METHODS
+    from ..engine import registry
     from .fashion import add_arguments
 
     p = add_command(sub, "demo-data", "train a small CNN on Fashion-MNIST and record its training dynamics",
@@ -45,7 +45,7 @@ def register(sub):
     q.add_argument("--data", default=None, help="training dynamics to show: an existing folder (any layout) is "
                    "used as it is, otherwise the Fashion-MNIST demo is recorded there "
                    "(default: $TTVIS_DEMO_DATA or demo_data/fashion_mnist)")
-    q.add_argument("--method", default="dvi", choices=list(METHODS), help="visualization method to fit")
+    q.add_argument("--method", default="dvi", choices=registry.names(), help="visualization method to fit")
     q.add_argument("--notebook", default=None,
                    help="notebook to open or run (default: the quickstart notebook shipped in the package)")
     q.add_argument("--workdir", default="demo_data",

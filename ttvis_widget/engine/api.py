@@ -1,4 +1,6 @@
-"""``fit(path_or_dynamics, method=...) -> VisRun`` with a folder cache and resumption."""
+"""``fit(path_or_dynamics, method=...) -> VisRun``: the run cache around the driver. A run's folder is found
+by a key of its method, result-defining parameters, epochs and data; a finished run is loaded without
+training, an unfinished one resumes (driver.drive) and its manifest records what happened."""
 from __future__ import annotations
 
 import tempfile
@@ -7,28 +9,11 @@ import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
+from . import registry
 from .checkpoints import Checkpoints
+from .driver import FitStopped
 from .run import (RUN_FORMAT, RUN_FORMAT_VERSION, VisRun, data_fingerprint, global_bounds, library_versions,
-                  read_manifest, run_key, write_manifest)
-
-METHODS = {
-    "dvi": ("ttvis_widget.engine.dvi", "DVI"),
-    "timevis": ("ttvis_widget.engine.timevis", "TimeVis"),
-    "umap": ("ttvis_widget.engine.baselines", "UMAPBaseline"),
-    "aligned-umap": ("ttvis_widget.engine.baselines", "AlignedUMAPBaseline"),
-    "pca": ("ttvis_widget.engine.baselines", "PCABaseline"),
-}
-_ALIASES = {"aligned_umap": "aligned-umap", "alignedumap": "aligned-umap", "time-vis": "timevis"}
-
-
-def method_class(method: str):
-    import importlib
-
-    m = _ALIASES.get(str(method).lower(), str(method).lower())
-    if m not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
-    mod, cls = METHODS[m]
-    return m, getattr(importlib.import_module(mod), cls)
+                  read_run_manifest, run_key, write_run_manifest)
 
 
 def _select_epochs(dyn, epochs) -> list[int]:
@@ -45,22 +30,28 @@ def _select_epochs(dyn, epochs) -> list[int]:
     return out
 
 
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
 def fit(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto", seed: int = 0,
-        cache_dir=None, progress: bool = True, callback=None, **params) -> VisRun:
+        cache_dir=None, progress: bool = True, callback=None, stop=None, **params) -> VisRun:
     """Fit (or load from cache) a visualization of the training dynamics.
 
-    ``method``: "dvi" | "timevis" | "umap" | "aligned-umap" | "pca". ``params`` go to the method class.
-    Results live in ``<dynamics.output_dir>/runs/<method>-<hash>/`` (``cache_dir/runs/...`` when given);
-    the hash covers the method, its result-defining params (seed included, device not), the epochs and a
-    fingerprint of the data. A finished run is loaded without training; an interrupted one resumes.
-    ``callback(epoch, embedding, info)`` is called after each finished epoch.
+    ``method``: one of ``registry.names()`` ("dvi", "timevis", "umap", "aligned-umap", "pca", ...);
+    ``params`` go to the method class (an unknown name or value is a ValueError). Results live in
+    ``<dynamics.output_dir>/runs/<method>-<hash>/`` (``cache_dir/runs/...`` when given); the hash covers the
+    method, its result-defining params (seed included, device not), the epochs and a fingerprint of the data.
+    A finished run is loaded without training; an interrupted one resumes. ``callback(epoch, embedding,
+    info)`` is called after each finished epoch. ``stop`` (e.g. a threading.Event): once set, the fit ends at
+    the next epoch boundary with ``FitStopped``, its finished epochs saved; fitting again resumes.
     """
     from .. import load
 
     dyn = load(path_or_dynamics)
-    name, cls = method_class(method)
+    name = registry.canonical(method)
     eps = _select_epochs(dyn, epochs)
-    est = cls(seed=seed, device=device, progress=progress, **params)
+    est = registry.create(name, seed=seed, device=device, progress=progress, **params)
     cparams = est.cache_params()
     fp = data_fingerprint(dyn, eps)
     if cache_dir is not None:
@@ -75,18 +66,17 @@ def fit(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto"
     path = root / "runs" / f"{name}-{run_key(name, cparams, eps, fp)}"
     ck = Checkpoints(path)
 
-    man = read_manifest(path)
+    man = read_run_manifest(path)
     if man is not None and man.get("complete") and all(ck.has_embedding(e) for e in eps):
         est.load(dyn, eps, ck)
         return VisRun(name, cparams, eps, dyn, path, man, est, ck)
 
     path.mkdir(parents=True, exist_ok=True)
-    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     resumed = [e for e in eps if ck.has_embedding(e)]
     man = {"format": RUN_FORMAT, "version": RUN_FORMAT_VERSION, "method": name, "params": cparams, "epochs": eps,
-           "data": fp, "versions": library_versions(), "device": None, "complete": False, "started": started,
+           "data": fp, "versions": library_versions(), "device": None, "complete": False, "started": _now(),
            "resumed_epochs": resumed}
-    write_manifest(path, man)
+    write_run_manifest(path, man)
 
     bar = None
     if progress:
@@ -103,15 +93,17 @@ def fit(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto"
 
     t0 = time.perf_counter()
     try:
-        est.fit(dyn, eps, checkpoints=ck, on_epoch=_on_epoch)
+        est.fit(dyn, eps, checkpoints=ck, on_epoch=_on_epoch, stop=stop)
+    except FitStopped as err:
+        man.update({"stopped": _now(), "finished_epochs": err.done})
+        write_run_manifest(path, man)
+        raise
     finally:
         if bar is not None:
             bar.close()
-    total = time.perf_counter() - t0
     timings = dict(getattr(est, "timings_", {}))
-    timings["total_s"] = total
-    man.update({"complete": True, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "timings": timings, "device": getattr(est, "device_", "cpu"),
+    timings["total_s"] = time.perf_counter() - t0
+    man.update({"complete": True, "finished": _now(), "timings": timings, "device": getattr(est, "device_", "cpu"),
                 "bounds": list(global_bounds(ck.load_embedding(e) for e in eps))})
-    write_manifest(path, man)
+    write_run_manifest(path, man)
     return VisRun(name, cparams, eps, dyn, path, man, est, ck)

@@ -1,13 +1,16 @@
-"""``Projector``: the base class of every projection method, and ``Timer``.
+"""``Projector``: the base class of every projection method, and the contract between a method and the
+driver (driver.py) that fits it.
 
 Methods follow the scikit-learn convention: all parameters are given to ``__init__`` and stored unchanged as
-attributes; ``fit(dynamics, epochs)`` does the work; ``transform(epoch, reps)`` and ``inverse_transform(epoch,
-xy)`` apply the fitted projection.
+attributes (``_keep``); ``fit(dynamics, epochs)`` does the work; ``transform(epoch, reps)`` and
+``inverse_transform(epoch, xy)`` apply the fitted projection. A method implements the fitting of one epoch
+(``fit_epoch``, with ``per_epoch = True``) or of all epochs at once (``fit_all``) and its own training state;
+the driver owns everything around it (docs/CONTRACTS.md, "Adding a method").
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
-import time
 
 import numpy as np
 
@@ -22,6 +25,10 @@ class Projector:
     name: str = "base"
     #: ``inverse_transform`` exists (2-D -> representation: territories, PPR)
     has_inverse: bool = False
+    #: the inverse is cheap enough to score on every sample (the metrics subsample the others)
+    fast_inverse: bool = False
+    #: epochs are fitted in turn, each from the ones before (``fit_epoch``); False: all at once (``fit_all``)
+    per_epoch: bool = True
     #: parameters that do not change the result and are left out of the cache key
     _volatile = ("device", "progress", "num_threads")
 
@@ -29,6 +36,12 @@ class Projector:
         self.seed = seed
         self.device = device
         self.progress = progress
+
+    def _keep(self, args: dict) -> None:
+        """Store every ``__init__`` argument in ``args`` (its ``locals()``) unchanged as an attribute."""
+        for k in self._param_names():
+            if k in args:
+                setattr(self, k, args[k])
 
     # scikit-learn style parameters -------------------------------------------------------------
     @classmethod
@@ -50,8 +63,43 @@ class Projector:
         """Parameters that define the result (JSON-able), used for the run's hash and manifest."""
         return {k: _jsonable(v) for k, v in sorted(self.get_params().items()) if k not in self._volatile}
 
-    # interface --------------------------------------------------------------------------------
-    def fit(self, dynamics, epochs=None, checkpoints: Checkpoints | None = None, on_epoch=None):
+    # fitting -------------------------------------------------------------------------------------
+    def fit(self, dynamics, epochs=None, checkpoints: Checkpoints | None = None, on_epoch=None, stop=None):
+        """Fit the projection of ``epochs`` (default all) of ``dynamics``; returns self. ``checkpoints``: the
+        store of a run folder (finished epochs in it are restored, not refitted); ``on_epoch(epoch, embedding,
+        info)`` after each finished epoch; ``stop`` (e.g. a threading.Event): once set, the fit stops at the
+        next epoch boundary with ``driver.FitStopped``. See driver.drive."""
+        from .driver import drive
+
+        drive(self, dynamics, epochs, checkpoints, on_epoch=on_epoch, stop=stop)
+        return self
+
+    # what a method implements (driver.py calls these) ------------------------------------------------
+    def begin(self, ctx) -> None:
+        """Before anything is fitted or restored: reset the fitted state."""
+        self.epochs_ = list(ctx.epochs)
+        self.dynamics_ = ctx.dynamics
+
+    def epoch_finished(self, store: Checkpoints, epoch: int) -> bool:
+        """Whether ``store`` holds ``epoch`` fitted (its embedding, and whatever the method needs of it)."""
+        return store.has_embedding(epoch)
+
+    @contextlib.contextmanager
+    def fitting(self, ctx):
+        """The block around the driver's calls (threads, worker pipelines, work left to finish at its end)."""
+        yield
+
+    def restore_epoch(self, ctx, epoch: int) -> None:
+        """``epoch`` was finished by an earlier fit: take from ``ctx.store`` what the epochs after it need."""
+
+    def fit_epoch(self, ctx, epoch: int) -> None:
+        """Fit ``epoch`` (``per_epoch`` methods): save its state in ``ctx.store``, then report it with
+        ``ctx.epoch_done(epoch, embedding, info)`` -- now, or during a later call, but in order."""
+        raise NotImplementedError
+
+    def fit_all(self, ctx) -> None:
+        """Fit every epoch of ``ctx.epochs`` at once (methods with ``per_epoch = False``), then report each
+        with ``ctx.epoch_done``."""
         raise NotImplementedError
 
     # applying a fitted projection ------------------------------------------------------------------
@@ -81,25 +129,3 @@ def _jsonable(v):
     if isinstance(v, dict):
         return {str(k): _jsonable(x) for k, x in v.items()}
     return v
-
-
-class Timer:
-    def __init__(self):
-        self.t = {}
-
-    def add(self, key, dt):
-        self.t[key] = self.t.get(key, 0.0) + float(dt)
-
-    class _Ctx:
-        def __init__(self, timer, key):
-            self.timer, self.key = timer, key
-
-        def __enter__(self):
-            self.t0 = time.perf_counter()
-            return self
-
-        def __exit__(self, *a):
-            self.timer.add(self.key, time.perf_counter() - self.t0)
-
-    def __call__(self, key):
-        return Timer._Ctx(self, key)

@@ -1,28 +1,29 @@
-"""Non-parametric / classic baselines: per-epoch PCA (with an exact linear inverse), per-epoch UMAP and
-AlignedUMAP (umap-learn; no inverse, so no territories).
+"""Non-parametric and classic baselines: per-epoch PCA (with an exact linear inverse), per-epoch UMAP and
+AlignedUMAP (umap-learn; no inverse, so no territories). docs/methods/baselines.md.
 
 PCA is fitted independently per epoch; the sign of each component is flipped to agree with the previous
 epoch's layout so that animations do not mirror from one epoch to the next.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from contextlib import contextmanager
 
 import numpy as np
 
 from .base import Projector
-from .checkpoints import Checkpoints
 
 
 class PCABaseline(Projector):
     name = "pca"
     has_inverse = True
+    fast_inverse = True
 
     def __init__(self, seed: int = 0, device: str = "auto", progress: bool = False, align_signs: bool = True):
-        super().__init__(seed=seed, device=device, progress=progress)
-        self.align_signs = align_signs
+        """``align_signs``: flip each component to agree with the previous epoch's (else: the largest-magnitude
+        loading positive)."""
+        self._keep(locals())
 
     def _fit_epoch(self, X, prev_emb):
         X = np.asarray(X, np.float64)
@@ -45,31 +46,27 @@ class PCABaseline(Projector):
                     emb[:, c] *= -1
         return mean.astype(np.float32), comps.astype(np.float32), emb.astype(np.float32)
 
-    def fit(self, dynamics, epochs=None, checkpoints: Checkpoints | None = None, on_epoch=None):
-        ck = checkpoints or Checkpoints(None)
-        self.epochs_ = list(epochs or dynamics.epochs)
-        self.dynamics_ = dynamics
+    def begin(self, ctx):
+        super().begin(ctx)
         self.params_ = {}
-        self.timings_ = {"graph_s": 0.0, "jit_s": 0.0, "train_s": 0.0, "epochs": {}}
-        prev = None
-        for e in self.epochs_:
-            if ck.has_embedding(e) and ck.has_npz(f"models/pca_{e}"):
-                z = ck.load_npz(f"models/pca_{e}")
-                self.params_[e] = (z["mean"], z["components"])
-                prev = ck.load_embedding(e)
-                continue
-            t0 = time.perf_counter()
-            mean, comps, emb = self._fit_epoch(dynamics.representation(e), prev)
-            dt = time.perf_counter() - t0
-            self.params_[e] = (mean, comps)
-            ck.save_npz(f"models/pca_{e}", {"mean": mean, "components": comps})
-            ck.save_embedding(e, emb)
-            self.timings_["train_s"] += dt
-            self.timings_["epochs"][str(e)] = {"train_s": dt}
-            prev = emb
-            if on_epoch is not None:
-                on_epoch(e, emb, {"train_s": dt})
-        return self
+        self._prev = None
+
+    def epoch_finished(self, store, epoch):
+        return store.has_embedding(epoch) and store.has_npz(f"models/pca_{epoch}")
+
+    def restore_epoch(self, ctx, e):
+        z = ctx.store.load_npz(f"models/pca_{e}")
+        self.params_[e] = (z["mean"], z["components"])
+        self._prev = ctx.store.load_embedding(e)
+
+    def fit_epoch(self, ctx, e):
+        t0 = time.perf_counter()
+        mean, comps, emb = self._fit_epoch(ctx.dynamics.representation(e), self._prev)
+        dt = time.perf_counter() - t0
+        self.params_[e] = (mean, comps)
+        ctx.store.save_npz(f"models/pca_{e}", {"mean": mean, "components": comps})
+        self._prev = emb
+        ctx.epoch_done(e, emb, {"train_s": dt})
 
     def load(self, dynamics, epochs, checkpoints):
         super().load(dynamics, epochs, checkpoints)
@@ -95,9 +92,8 @@ def _umap_jit_warmup() -> float:
     """Run umap-learn once on a small problem so that numba compilation is timed apart (seconds).
 
     4,200 points: umap-learn finds neighbours by brute force below 4,096 points and with pynndescent above,
-    so a smaller warm-up leaves pynndescent's compilation (~25 s) inside the first real epoch (on the demo:
-    epoch 1 took 29.6 s, the others 2.4-3.2 s). The ``transform`` compiles what placing border points uses.
-    Once per process (0 afterwards), like ``graph.nndescent_warmup``."""
+    so a smaller warm-up would leave pynndescent's compilation inside the first real epoch. The ``transform``
+    compiles what placing border points uses. Once per process (0 afterwards), like knn.nndescent_warmup."""
     global _UMAP_WARM
     if _UMAP_WARM:  # compiled already in this process: nothing to time apart
         return 0.0
@@ -112,6 +108,12 @@ def _umap_jit_warmup() -> float:
     return time.perf_counter() - t0
 
 
+def _no_inverse(what: str):
+    from .registry import inverse_hint
+
+    return NotImplementedError(f"{what}; use {inverse_hint()} for territories and inverse projection")
+
+
 class UMAPBaseline(Projector):
     """Independent umap-learn UMAP per epoch (n_neighbors 15, min_dist 0.1, Euclidean); no inverse."""
 
@@ -121,38 +123,28 @@ class UMAPBaseline(Projector):
     def __init__(self, seed: int = 0, device: str = "auto", progress: bool = False, n_neighbors: int = 15,
                  min_dist: float = 0.1, n_epochs: int | None = None, deterministic: bool = False,
                  embed_borders: bool = True):
-        super().__init__(seed=seed, device=device, progress=progress)
-        self.embed_borders = embed_borders  # transform the border set too (for BNN@k), when a head is recorded
-        self.n_neighbors = n_neighbors
-        self.min_dist = min_dist
-        self.n_epochs = n_epochs
-        self.deterministic = deterministic  # True: random_state=seed (single-threaded in umap-learn)
+        """``n_epochs``: umap-learn's (None: its default); ``deterministic``: random_state=seed (umap-learn then
+        runs single-threaded); ``embed_borders``: also place the border set with UMAP's ``transform`` (for
+        BNN@k) when a head is recorded."""
+        self._keep(locals())
 
-    def fit(self, dynamics, epochs=None, checkpoints: Checkpoints | None = None, on_epoch=None):
-        ck = checkpoints or Checkpoints(None)
-        self.epochs_ = list(epochs or dynamics.epochs)
-        self.dynamics_ = dynamics
-        self.timings_ = {"graph_s": 0.0, "jit_s": 0.0, "train_s": 0.0, "epochs": {}}
-        todo = [e for e in self.epochs_ if not ck.has_embedding(e)]
-        if not todo:
-            return self
-        self.timings_["jit_s"] = _umap_jit_warmup()
+    @contextlib.contextmanager
+    def fitting(self, ctx):
+        if ctx.todo:
+            self.timings_["jit_s"] = _umap_jit_warmup()
+        yield
+
+    def fit_epoch(self, ctx, e):
         import umap
 
-        for e in todo:
-            t0 = time.perf_counter()
-            kw = dict(random_state=self.seed) if self.deterministic else {}
-            model = umap.UMAP(n_neighbors=self.n_neighbors, min_dist=self.min_dist, n_epochs=self.n_epochs, **kw)
-            emb = model.fit_transform(dynamics.representation(e)).astype(np.float32)
-            dt = time.perf_counter() - t0
-            if self.embed_borders:
-                self._embed_borders(model, dynamics, e, ck)
-            ck.save_embedding(e, emb)
-            self.timings_["train_s"] += dt
-            self.timings_["epochs"][str(e)] = {"train_s": dt}
-            if on_epoch is not None:
-                on_epoch(e, emb, {"train_s": dt})
-        return self
+        t0 = time.perf_counter()
+        kw = dict(random_state=self.seed) if self.deterministic else {}
+        model = umap.UMAP(n_neighbors=self.n_neighbors, min_dist=self.min_dist, n_epochs=self.n_epochs, **kw)
+        emb = model.fit_transform(ctx.dynamics.representation(e)).astype(np.float32)
+        dt = time.perf_counter() - t0
+        if self.embed_borders:
+            self._embed_borders(model, ctx.dynamics, e, ctx.store)
+        ctx.epoch_done(e, emb, {"train_s": dt})
 
     def _embed_borders(self, model, dynamics, e, ck):
         """Place this epoch's border set with the fitted UMAP's ``transform`` (as the papers placed new points),
@@ -170,15 +162,14 @@ class UMAPBaseline(Projector):
         ck.save_npz(f"border_embedding/epoch_{e}", {"xy": model.transform(pts).astype(np.float32)})
 
     def inverse_transform(self, epoch, xy):
-        raise NotImplementedError(
-            "per-epoch UMAP has no inverse projection here (umap-learn's inverse_transform takes ~30 min per "
-            "10k points); use method='dvi', 'timevis' or 'pca' for territories and inverse projection")
+        raise _no_inverse("per-epoch UMAP has no inverse projection here (umap-learn's inverse_transform takes "
+                          "tens of minutes per 10k points)")
 
 
 _AU_LOCK = threading.Lock()
 
 
-@contextmanager
+@contextlib.contextmanager
 def _aligned_umap_progress(n_epochs: int):
     """A bar over AlignedUMAP's per-epoch UMAP fits, then its joint alignment named: umap-learn reports neither
     (its ``verbose`` prints ~30 lines per epoch) and the fit's own bar sits at 0 until all epochs are done. The
@@ -216,35 +207,26 @@ class AlignedUMAPBaseline(Projector):
 
     name = "aligned-umap"
     has_inverse = False
+    per_epoch = False
 
     def __init__(self, seed: int = 0, device: str = "auto", progress: bool = False, n_neighbors: int = 15,
                  min_dist: float = 0.1, alignment_regularisation: float = 1e-2, alignment_window_size: int = 3,
                  n_epochs: int | None = None):
-        super().__init__(seed=seed, device=device, progress=progress)
-        self.n_neighbors = n_neighbors
-        self.min_dist = min_dist
-        self.alignment_regularisation = alignment_regularisation
-        self.alignment_window_size = alignment_window_size
-        self.n_epochs = n_epochs
+        """umap-learn's AlignedUMAP parameters (``n_epochs`` None: its default)."""
+        self._keep(locals())
 
-    def fit(self, dynamics, epochs=None, checkpoints: Checkpoints | None = None, on_epoch=None):
-        ck = checkpoints or Checkpoints(None)
-        self.epochs_ = list(epochs or dynamics.epochs)
-        self.dynamics_ = dynamics
-        self.timings_ = {"graph_s": 0.0, "jit_s": 0.0, "train_s": 0.0, "epochs": {}}
-        if all(ck.has_embedding(e) for e in self.epochs_):
-            return self
+    def fit_all(self, ctx):
         self.timings_["jit_s"] = _umap_jit_warmup()
         import umap
 
         t0 = time.perf_counter()
-        n = dynamics.n_samples
+        n = ctx.dynamics.n_samples
         relations = [{i: i for i in range(n)} for _ in range(len(self.epochs_) - 1)]
         kw = {} if self.n_epochs is None else {"n_epochs": self.n_epochs}
         model = umap.AlignedUMAP(n_neighbors=self.n_neighbors, min_dist=self.min_dist,
                                  alignment_regularisation=self.alignment_regularisation,
                                  alignment_window_size=self.alignment_window_size, random_state=self.seed, **kw)
-        reps = [dynamics.representation(e) for e in self.epochs_]
+        reps = [ctx.dynamics.representation(e) for e in self.epochs_]
         if len(reps) == 1:  # AlignedUMAP needs two slices; fit one plain UMAP
             embs = [umap.UMAP(n_neighbors=self.n_neighbors, min_dist=self.min_dist,
                               random_state=self.seed).fit_transform(reps[0])]
@@ -255,14 +237,7 @@ class AlignedUMAPBaseline(Projector):
         dt = time.perf_counter() - t0
         self.timings_["train_s"] = dt
         for e, emb in zip(self.epochs_, embs):
-            emb = np.asarray(emb, np.float32)
-            ck.save_embedding(e, emb)
-            self.timings_["epochs"][str(e)] = {"train_s": dt / len(self.epochs_)}
-            if on_epoch is not None:
-                on_epoch(e, emb, {"train_s": dt / len(self.epochs_)})
-        return self
+            ctx.epoch_done(e, np.asarray(emb, np.float32), {"train_s": dt / len(self.epochs_), "shared": True})
 
     def inverse_transform(self, epoch, xy):
-        raise NotImplementedError(
-            "AlignedUMAP has no inverse projection (non-parametric); use method='dvi', 'timevis' or 'pca' for "
-            "territories and inverse projection")
+        raise _no_inverse("AlignedUMAP has no inverse projection (non-parametric)")

@@ -1,6 +1,7 @@
 """Border ("boundary") samples in REPRESENTATION space, made with the recorded classifier head.
 
-Choice (differs from the original tool, algorithms.md §2.1): the original mixes pairs of *inputs* and passes
+Choice (differs from the original tool; docs/methods/building-blocks.md, "border points"): the original mixes
+pairs of *inputs* and passes
 the mix through the subject model's feature extractor. We only have representations and the head, so we mix
 pairs of *representations*: for x1 predicted c1 we take c2 = its runner-up class and a partner x2 predicted c2,
 drawn with probability ∝ 1 / (s_c2(x2) - s_c1(x2) + 1e-4) (partners already near the c1/c2 boundary are

@@ -40,7 +40,7 @@ def _fit(args) -> int:
 
 
 def register(subparsers) -> None:
-    from .api import METHODS
+    from . import registry
 
     p = add_command(subparsers, "fit", "fit a 2-D visualization (DVI, TimeVis, UMAP, AlignedUMAP, PCA)", examples=[
         "ttvis fit demo_data/fashion_mnist",
@@ -50,7 +50,7 @@ def register(subparsers) -> None:
     ], description="Fit a 2-D visualization of every recorded epoch (or --epochs) and store it in the run cache; "
                    "an interrupted fit resumes, a finished one is loaded. Prints one line per finished epoch.")
     p.add_argument("path", help="training-dynamics folder")
-    p.add_argument("--method", default="dvi", choices=list(METHODS), help="visualization method")
+    p.add_argument("--method", default="dvi", choices=registry.names(), help="visualization method")
     add_epochs_option(p, "epochs to fit")
     p.add_argument("--device", default="auto", help="auto (CUDA if available) | cpu | cuda | cuda:1")
     p.add_argument("--seed", type=int, default=0, help="seed of the fit (same seed, same result on a CPU)")

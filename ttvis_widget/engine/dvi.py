@@ -1,100 +1,26 @@
-"""DVI (DeepVisualInsight, algorithms.md §3): one encoder/decoder per epoch, each epoch warm-started from the
-previous one (its layout, decoder and, through the drift term, its encoder; see 2.).
+"""DVI (DeepVisualInsight): one encoder/decoder per epoch, each epoch started from the previous one's.
 
-At epoch t the objective is the original's L_umap + λ1·L_rec + λ2·ν_t·‖θ − θ_{t−1}‖² (ν_t: the mean
-high-dimensional neighbour-preserving rate between epochs t−1 and t, exact kNN), optimised in three stages
-(layout.py explains why: the direct edge-sampled optimisation of the encoder stalled at NN@15 ≈ 0.16 on the
-Fashion-MNIST demo where umap-learn reaches 0.30):
-1. L_umap over free 2-D positions of all nodes (uniform negatives), started from PCA at the first epoch and
-   afterwards from the previous epoch's layout for the samples (continuity) and the previous encoder's output
-   for the new border points. Other choices: ``layout_init="encoder"`` (all from the previous encoder's
-   output) and ``"pca"`` (a fresh PCA start each epoch, rotated onto the previous layout before and after the
-   optimisation by orthogonal Procrustes). A warm layout is refined at ``layout_lr_warm`` 0.03 for
-   ``layout_steps`` 800 (a fresh one: 0.1 for 1,000). Adam moves every free coordinate by about lr per step
-   at first, so at 0.1 the warm start was largely shaken apart; on the demo, 10 epochs, mean NN@15 0.277 ->
-   0.286 (0.05/1000: 0.286; 0.03/600: 0.283; 0.02/800: 0.283), last-epoch PPR unchanged within its
-   run-to-run spread (0.962-0.969 over three runs; those runs also drew from torch's global random stream,
-   which fits no longer do: two fits with one seed now give the same model, bit for bit, on the demo on a
-   CPU);
-2. the encoder (whitened input, see models.py) regressed on those positions, + λ2·ν_t·‖θ_f − θ_f,t−1‖². Its
-   start is "shrink and perturb" (Ash & Adams 2020): θ_f ← s·θ_f,t−1 + (1 − s)·θ_init with ``encoder_shrink``
-   s, default 0: a fresh initialisation each epoch, held near the previous encoder by the drift term alone.
-   This stage is where NN@15 is lost: on the demo (10 epochs) the layouts hold 0.320 on average and the
-   encoder follows them to within what its steps allow -- and a warm start is a worse start, not a better
-   one. With Adam (the earlier optimizer), mean NN@15 over the 10 epochs / PPR at the last (one run each;
-   PPR varies ±0.005 between runs):
-     2,000 steps, s = 0.5 (the earlier default)   0.284 / 0.970
-     3,500 steps, s = 0.5                         0.297 / 0.966
-     3,000 steps, s = 0.25                        0.297 / 0.969
-     3,000 steps, s = 0 (+ 500 decoder)           0.301 / 0.972
-     4,000 steps, s = 0                           0.305 / 0.975 (+1 to +2.7 s per epoch on 2 cores)
-   With the pair term (layout.fit_encoder, ``encoder_pair_weight=1``): each step draws 512 nodes and one
-   graph neighbour of each (sample-sample edges), and also fits the neighbours' relative positions:
-     1,400 steps (1,024 rows each)                0.298 / 0.972
-     1,600 steps                                  0.301 / 0.974
-   At the 0.30 bar that is as many rows as the plain 3,000 steps, and no faster: benchmarks/fit_speed.py,
-   4 demo epochs, 11.9 s per epoch with pairs (NN@15 0.308, PPR 0.950) against 11.0 s plain (0.305, 0.952).
-   Default (``encoder_optimizer="muon"``): Muon (optim.MuonAdam, on the hidden-to-hidden weight), 750 steps
-   of 512 nodes + one graph neighbour each (700 when Muon also took the input layer; 10 demo epochs, mean
-   NN@15 0.302-0.303 with it, 0.300-0.302 without it at 700 steps and 0.302-0.304 at 750, each step ~30%
-   cheaper) -- 2x fewer rows than 3,000 x 512, each row a little dearer (the orthogonalisation).
-   10 demo epochs: 0.303 / 0.971 (with the decoder of 3.); Muon on 600 x 1,024 plain rows: 0.293; a Muon
-   warm start (s = 1) at 300-450 steps: 0.272-0.290. The plain warm start (s = 1) with Adam was worse
-   still (epochs 2-5: 0.26-0.27 against 0.28-0.29 fresh, at 2,000 steps). Continuity between epochs does not suffer: it comes from the warm layout (15 epochs: tlr 0.647
-   at s = 0 against 0.650 at s = 0.5). ``encoder_shrink=1`` is the original's warm start;
-3. the decoder trained as the encoder's inverse (L_rec, + λ_pred·KL below, + λ2·ν_t·‖θ_g − θ_g,t−1‖²) on the
-   frozen encoder output. Default: Fourier input features (``decoder_fourier`` 16 frequencies at scale
-   ``decoder_fourier_scale`` 5, models.Decoder), widths (128, 128) at D=128 (``decoder_hidden``;
-   models.default_decoder_hidden(per_epoch=True): PPR as with (256, 256) in ~60% of the time) and Muon, 400
-   steps at the first epoch and 300 after: the
-   plain MLP decoder is smooth at the scale of the layout, so nearby points of different classes decode
-   alike, and PPR needed the joint pass below (1.5 s per epoch, NN@15 −0.01). 10 demo epochs, no joint pass,
-   PPR at the last: plain decoder (Muon, 250 steps) 0.956; Fourier 64 at scale 4: 0.966, at 6: 0.969,
-   + Muon 300 steps: 0.972; Fourier 16 at 5 (default): 0.971. More or higher frequencies raise PPR further
-   (64 at 10: 0.978 on one epoch) but speckle the territories away from the data; 16 at 5 keeps them whole.
-   A joint pass after the Fourier decoder hurt (100 Adam steps: NN@15 0.273, PPR 0.957), so it is off by
-   default (``joint_steps`` 0). With ``joint_steps`` > 0, a short joint pass (encoder and decoder) that moves the points whose round trip
-   loses the head's prediction: in it, the layout fit of a node weighs ``joint_fit_weight`` (10) where the
-   prediction is kept and ``joint_fit_weight_lost`` (0.1) where it is lost. With one weight of 1 for all (the
-   earlier default) the pass moved every point, and cost NN@15 0.02-0.03 for its PPR: on the demo, 15 epochs,
-   End NN@15 0.251 -> 0.280, Mid 0.260 -> 0.285, PPR 0.977 -> 0.974, BNN@15 6.39 -> 6.28 with these weights.
-Sample-sample edges whose endpoints are predicted differently get ``cross_pred_weight`` × their weight. Edges: the epoch's spatial UMAP complex over
-all samples plus the boundary-wise complex of border points (borders.py), whose share of the sampled edges is
-``border_share``. One state_dict per epoch (``models/epoch_<e>.pt``); a killed fit resumes after the last
-finished epoch.
+At epoch t the objective is L_umap + λ1·L_rec + λ2·ν_t·‖θ − θ_{t−1}‖² (ν_t: the mean high-dimensional
+neighbour-preserving rate between epochs t−1 and t), optimised in three stages:
 
-Addition to the original: with a recorded head, λ_pred·KL(p(h) ‖ p(g(f(h)))) on reconstructed nodes (border
-points included) makes the decoder preserve the subject model's prediction (PPR, territories); set
-``lambda_pred=0`` for the original loss. The temporal term is applied decoupled from Adam (layout.Anchor:
-θ ← θ − lr·2·λ2·ν_t·(θ − θ_{t−1}) after each step): added to the gradient, Adam's per-parameter normalisation
-made even λ2 = 1e-4 cost 0.02-0.03 NN@15 in epochs 2-3 of the demo; decoupled, λ2 = 1e-2 (default) costs
-nothing measurable there. The original used λ2 = 0.3–1 on a loss whose scale differs from ours.
+1. the UMAP loss over free 2-D positions of all nodes (layout.umap_layout), started from PCA at the first
+   epoch and afterwards from the previous epoch's layout (``layout_init``), so consecutive epochs stay alike;
+2. the encoder regressed on those positions (layout.fit_encoder, with the pair term over graph edges), from a
+   fresh initialisation mixed with the previous encoder (``encoder_shrink``) and held near it by the drift
+   term, applied decoupled from the optimizer (layout.Anchor);
+3. the decoder trained as the encoder's inverse on the frozen encoder output (layout.fit_decoder), with
+   λ_pred·KL between the recorded head's prediction on a node and on its reconstruction: the round trip keeps
+   the subject model's prediction (PPR, territories).
 
-Training costs (forward passes under bfloat16 autocast where the hardware has it, device.amp_dtype) and the
-defaults were measured on the Fashion-MNIST demo (12k × 128) on 2 CPU cores with native bfloat16 (AVX512-BF16);
-on 2 AVX2-only cores (float32 throughout) a demo epoch took 9.32 s and 11.10 s against umap-learn's 3.99 s and
-4.23 s in two runs (2.34x, 2.63x; see benchmarks/fit_speed.py and README).
-Border points cost neighbourhood fidelity (layout NN@15 0.29 vs 0.31 with ``border_share`` 0.15; the encoder
-0.28 vs 0.29), so they enter the encoder regression at ``border_fit_weight`` (0.3) of a sample's weight.
-
-On a CPU the stages of consecutive epochs overlap (``overlap``, pipeline.py): epoch t's decoder needs only its
-finished encoder, so it trains on a worker thread while the calling thread lays out epoch t+1 -- the layout's
-small gather/scatter steps run no faster on 2 threads than on 1 (demo epoch: 2.58 s against 2.35 s) -- each
-on half the threads; the kNN graph and the encoder keep all of them. The decoder draws from its own generator,
-so the draws are the same either way. 2 AVX2 cores, demo, 4 epochs, 4 interleaved pairs of fits: 9.07 s per
-epoch against 9.62 s with ``overlap=False`` (each side is slower beside the other: the layout 1.7 -> 2.4 s, the
-decoder 1.6 s on 2 threads -> 2.3 s on 1). A fit stopped mid-way first finishes the decoder it handed over,
-so the resumed fit starts after that epoch.
-
-``border_layout="after"`` lays the samples out without the border edges, then places the border points into
-that finished layout (``border_place_steps``, samples frozen). The layout keeps the borderless NN@15 (0.33 vs
-0.31 on demo epochs 2-5) and needs no joint pass for PPR (the border edges are what interleave classes), but the
-samples no longer gather along the boundaries: 15 demo epochs with ``joint_steps=0``, End NN@15 0.283, PPR 0.983,
-BNN@15 5.14 on the trained border set (UMAP's: 5.13) and 3.65 on an independent one (default: 6.28 / 5.08). Pick
-it when neighbourhoods matter more than boundaries.
+Nodes are the epoch's samples plus its border points (borders.py, ``border_share`` of the sampled edges);
+sample-sample edges across predicted classes weigh ``cross_pred_weight`` of their weight. One state_dict per
+epoch (``models/epoch_<e>.pt``). On a CPU epoch t's decoder trains on a worker thread beside epoch t+1's
+graph and layout (``overlap``, pipeline.py); it draws from its own generator, so the result is the same either
+way. Why each stage and default is what it is, and what differs from the paper: docs/methods/dvi.md.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
 import time
@@ -102,102 +28,29 @@ import time
 import numpy as np
 import torch
 
-from . import graph as G
-from .base import Projector, Timer
-from .checkpoints import Checkpoints, cpu_state
-from .device import amp_dtype, resolve_device
+from .base import Projector
+from .checkpoints import cpu_state
+from .device import amp_dtype
+from .driver import Timer
+from .graph import PartnerSampler, neighbour_preserving_rate
 from .knn import knn, knn_exact
 from .layout import Anchor, cross_prediction_weights, fit_decoder, fit_encoder, fit_joint, pca_init, procrustes, umap_layout
 from .losses import find_ab_params
-from .models import VisModel, chunk_rows, decode_numpy, default_decoder_hidden, encode_all, encode_numpy
-from .optim import OPTIMIZERS
-from .params import check_choice, check_steps_scale, scaled_steps, step_factor
-from .pipeline import STAGE, Pipeline, check_overlap, overlap_on
-from .resources import DEFAULT_THREADS, release_memory, stack_rows, torch_threads
+from .models import VisModel, chunk_rows, default_decoder_hidden, encode_all, encode_numpy
+from .parametric import ParametricMixin, epoch_complex, param_copy
+from .params import check_choice, check_range, scaled_steps, step_factor
+from .pipeline import STAGE, Pipeline, overlap_on
+from .resources import DEFAULT_THREADS, stack_rows, torch_threads
 from .rng import seeded
 
 
-def param_copy(module, prefix: str = "") -> dict:
-    """Detached copies of ``module``'s parameters whose names start with ``prefix`` (a temporal anchor's
-    reference, layout.Anchor.for_prefix)."""
-    return {k: v.detach().clone() for k, v in module.named_parameters() if k.startswith(prefix)}
+class _Fit:
+    """What one fit carries from epoch to epoch."""
 
-
-def edge_set(spatial: "G.sp.spmatrix", n_nodes: int, border=None, border_share: float = 0.2, prune_epochs: int = 200):
-    """Concatenate pruned spatial and border edges; border weights rescaled to ``border_share`` of the total."""
-    h, t, w = G.prune(spatial, prune_epochs)
-    if border is not None and border.nnz and border_share > 0:
-        hb, tb, wb = G.prune(border, prune_epochs)
-        wb = wb * (border_share / (1 - border_share)) * (w.sum() / max(wb.sum(), 1e-12))
-        h, t, w = np.concatenate([h, hb]), np.concatenate([t, tb]), np.concatenate([w, wb])
-    return h, t, w
-
-
-def epoch_complex(X, dynamics, epoch, *, n_neighbors: int, n_borders: int, border_share: float, prune_epochs: int,
-                  seed: int, exact_knn_max: int | None, device: str, timer, graph_backend: str = "numpy"):
-    """One epoch's UMAP complex over the samples X plus, with ``n_borders`` > 0 and a recorded head, the
-    boundary-wise complex of that many border points (seed ``seed + epoch``). Returns (idx, sigma, rho, B or
-    None, (heads, tails, weights)); nodes 0..len(X)-1 are the samples, then the border points."""
-    from .borders import generate_border_points
-
-    with timer("knn_s"):
-        idx, dist = knn(X, n_neighbors, exact_max=exact_knn_max, device=device, seed=seed, timings=timer.t)
-    with timer("fuzzy_s"):
-        spatial, sig, rho = G.fuzzy_simplicial_set(idx, dist, n_neighbors, backend=graph_backend, seed=seed)
-    B = bgraph = None
-    if n_borders > 0:
-        with timer("borders_s"):
-            B = generate_border_points(dynamics, epoch, n=n_borders, seed=seed + int(epoch))
-            if B is not None and len(B) >= 2:
-                bgraph = G.border_graph(X, B, n_neighbors, device=device)
-            else:
-                B = None
-    n_nodes = len(X) + (0 if B is None else len(B))
-    if B is not None:
-        spatial = G.sp.csr_matrix((spatial.data, spatial.indices, spatial.indptr), shape=(len(X), len(X)))
-        spatial.resize((n_nodes, n_nodes))
-    return idx, sig, rho, B, edge_set(spatial, n_nodes, bgraph, border_share, prune_epochs)
-
-
-class ParametricMixin:
-    """transform / inverse_transform via VisModel(s) kept in ``self.models_`` ({epoch: model} or {None: model})."""
-
-    has_inverse = True
-    _volatile = Projector._volatile + ("overlap",)  # where a stage trains (pipeline.py), not what it learns
-
-    def _model_key(self, epoch):
-        """(key in ``self.models_``, checkpoint name) of the model that projects ``epoch``."""
-        raise NotImplementedError
-
-    def _decoder_cond(self, epoch):
-        """The condition of a conditioned decoder for ``epoch`` (None: the decoder is not conditioned)."""
-        return None
-
-    def _encoder_seg(self, epoch):
-        """The segment of a segmented encoder that projects ``epoch`` (None: the encoder is one function)."""
-        return None
-
-    def _model_for(self, epoch):
-        key, name = self._model_key(epoch)
-        if key not in self.models_:
-            m = VisModel.from_state_dict(self.ck_.load_torch(name), self.dynamics_.dim, self.hidden)
-            self.models_[key] = m.to(self.device_).train(False)
-        return self.models_[key]
-
-    def load(self, dynamics, epochs, checkpoints):
-        super().load(dynamics, epochs, checkpoints)
-        self.ck_ = checkpoints
-        self.device_ = resolve_device(self.device)
-        self.models_ = {}
-        return self
-
-    def transform(self, epoch, reps):
-        m = self._model_for(int(epoch))
-        return encode_numpy(m, reps, next(m.parameters()).device, seg=self._encoder_seg(int(epoch)))
-
-    def inverse_transform(self, epoch, xy):
-        m = self._model_for(int(epoch))
-        return decode_numpy(m, xy, next(m.parameters()).device, cond=self._decoder_cond(int(epoch)))
+    def __init__(self, model, gen, dgen, pipe, a, b):
+        self.model, self.gen, self.dgen, self.pipe, self.a, self.b = model, gen, dgen, pipe, a, b
+        self.have_prev = False  # an epoch before this one finished: warm starts and temporal anchors
+        self.dec_ref = self.prev_knn = self.prev_layout = None
 
 
 class DVI(ParametricMixin, Projector):
@@ -221,72 +74,34 @@ class DVI(ParametricMixin, Projector):
                  border_layout: str = "joint", border_place_steps: int = 200, amp: bool = True,
                  graph_backend: str = "numpy", exact_knn_max: int | None = None, steps_scale=1.0,
                  num_threads: int | None = DEFAULT_THREADS, overlap="auto"):
-        """``steps_scale``: multiplier of every step count (layout, encoder, decoder, border placement, joint);
-        "auto" scales them with each epoch's node count relative to the demo's (params.step_factor): for data
-        much larger than the demo's 12k samples, where the fixed counts leave the fit undertrained.
+        """Graph: ``n_neighbors``, ``prune_epochs`` (umap-learn's pruning), ``exact_knn_max`` (knn.knn),
+        ``graph_backend`` ("numpy" or umap-learn's "umap"); border points: ``borders``, ``border_fraction`` (of
+        the training samples), ``border_share`` (of the sampled edge weight), ``border_fit_weight`` (their
+        weight in the encoder regression), ``border_layout`` ("joint": laid out with the samples; "after":
+        placed into the samples' finished layout for ``border_place_steps``). Losses: ``lambda_rec``,
+        ``lambda_temporal`` (λ2), ``lambda_pred`` (0: the paper's loss), ``cross_pred_weight``, ``min_dist`` /
+        ``spread`` (the low-dimensional similarity), ``negative_sample_rate``.
 
-        ``overlap``: train each epoch's decoder on a worker thread while the next epoch's graph and layout are
-        built (pipeline.py); "auto": on a CPU device. Needs ``joint_steps=0`` (the joint pass moves the encoder
-        after the decoder)."""
-        super().__init__(seed=seed, device=device, progress=progress)
-        self.n_neighbors = n_neighbors
-        self.hidden = hidden
-        self.decoder_hidden = decoder_hidden
-        self.lambda_rec = lambda_rec
-        self.lambda_temporal = lambda_temporal
-        self.borders = borders
-        self.border_share = border_share
-        self.border_fraction = border_fraction
-        self.min_dist = min_dist
-        self.spread = spread
-        self.negative_sample_rate = negative_sample_rate
-        self.lambda_pred = lambda_pred
-        self.cross_pred_weight = cross_pred_weight
-        self.layout_steps_first = layout_steps_first
-        self.layout_steps = layout_steps
-        self.layout_batch = layout_batch
-        self.layout_lr = layout_lr
-        self.layout_lr_warm = layout_lr_warm
-        self.encoder_steps_first = encoder_steps_first
-        self.encoder_steps = encoder_steps
-        self.encoder_batch = encoder_batch
-        self.encoder_lr = encoder_lr
-        self.encoder_lr_warm = encoder_lr_warm
-        self.encoder_pair_weight = encoder_pair_weight
-        self.encoder_optimizer = check_choice("encoder_optimizer", encoder_optimizer, OPTIMIZERS)
-        self.encoder_muon_lr = encoder_muon_lr
-        self.decoder_optimizer = check_choice("decoder_optimizer", decoder_optimizer, OPTIMIZERS)
-        self.decoder_fourier = decoder_fourier
-        self.decoder_fourier_scale = decoder_fourier_scale
-        self.decoder_steps_first = decoder_steps_first
-        self.decoder_steps = decoder_steps
-        self.decoder_batch = decoder_batch
-        self.decoder_lr = decoder_lr
-        self.joint_steps = joint_steps
-        self.joint_lr = joint_lr
-        self.joint_fit_weight = joint_fit_weight
-        self.joint_fit_weight_lost = joint_fit_weight_lost
-        self.prune_epochs = prune_epochs
-        self.whiten = whiten
-        if layout_init not in ("previous", "encoder", "pca"):
-            raise ValueError(f"layout_init must be 'previous', 'encoder' or 'pca', not {layout_init!r}")
-        self.layout_init = layout_init
-        if not 0.0 <= encoder_shrink <= 1.0:
-            raise ValueError(f"encoder_shrink must be in [0, 1], not {encoder_shrink!r}")
-        self.encoder_shrink = encoder_shrink
-        self.border_fit_weight = border_fit_weight
-        if border_layout not in ("after", "joint"):
-            raise ValueError(f"border_layout must be 'after' or 'joint', not {border_layout!r}")
-        self.border_layout = border_layout
-        self.border_place_steps = border_place_steps
-        self.amp = amp
-        self.graph_backend = graph_backend
-        self.exact_knn_max = exact_knn_max
-        self.steps_scale = check_steps_scale(steps_scale)
-        self.num_threads = num_threads
-        if check_overlap(overlap) is True and joint_steps > 0:
+        Stages (``*_first``: the first epoch, fitted from scratch): ``layout_*`` (``layout_init``: "previous"
+        layout, "encoder" output or a fresh "pca" start rotated onto the previous layout); ``encoder_*``
+        (``encoder_optimizer`` "muon" or "adam", ``encoder_pair_weight``: the relative term over graph edges,
+        ``encoder_shrink`` s in [0, 1]: θ ← s·θ_prev + (1 − s)·θ_fresh, ``whiten``: whitened input);
+        ``decoder_*`` (``decoder_fourier`` Fourier features of the position at ``decoder_fourier_scale``; 0:
+        the plain MLP); ``joint_*``: an optional joint pass that moves the points whose round trip loses the
+        prediction. ``hidden`` / ``decoder_hidden``: widths (default from D, models.py); ``amp``: bfloat16
+        forward passes where native.
+
+        ``steps_scale``: multiplier of every step count; "auto" scales them with each epoch's node count
+        relative to the demo's (params.step_factor). ``num_threads``: torch CPU threads. ``overlap``: train
+        each epoch's decoder on a worker thread beside the next epoch's graph and layout (pipeline.py; "auto":
+        on a CPU); needs ``joint_steps=0`` (the joint pass moves the encoder after the decoder)."""
+        self._keep(locals())
+        self._check_common()
+        check_choice("layout_init", layout_init, ("previous", "encoder", "pca"))
+        check_range("encoder_shrink", encoder_shrink, 0.0, 1.0)
+        check_choice("border_layout", border_layout, ("after", "joint"))
+        if overlap is True and joint_steps > 0:
             raise ValueError("overlap=True needs joint_steps=0: the joint pass moves the encoder after the decoder")
-        self.overlap = overlap
 
     # ------------------------------------------------------------------------------------------------
     def _new_model(self, dim):
@@ -345,7 +160,7 @@ class DVI(ParametricMixin, Projector):
         if self.encoder_pair_weight <= 0:
             return None
         both = (h < n_samples) & (t < n_samples)
-        return G.PartnerSampler(h[both], t[both], n_nodes, dev, gen)
+        return PartnerSampler(h[both], t[both], n_nodes, dev, gen)
 
     @torch.no_grad()
     def _joint_weights(self, model, nodes, head, tlogp):
@@ -366,15 +181,138 @@ class DVI(ParametricMixin, Projector):
         """Whether the decoder stage runs on a worker thread (pipeline.py): ``overlap`` "auto" on a CPU device."""
         return self.joint_steps == 0 and overlap_on(self.overlap, dev)
 
-    def fit(self, dynamics, epochs=None, checkpoints: Checkpoints | None = None, on_epoch=None):
-        dev = resolve_device(self.device)
+    # the driver's calls ------------------------------------------------------------------------------
+    def epoch_finished(self, store, epoch):
+        return store.has_embedding(epoch) and store.has(f"models/epoch_{epoch}")
+
+    @contextlib.contextmanager
+    def fitting(self, ctx):
+        dev = self.device_
         with torch_threads(self.num_threads, dev), Pipeline(self._overlaps(dev), torch.get_num_threads()) as pipe:
+            a, b = find_ab_params(self.spread, self.min_dist)
+            gen = torch.Generator(device=dev).manual_seed(self.seed)
+            dgen = torch.Generator(device=dev).manual_seed(self.seed + 1)  # the decoder's own: it may run on the worker
+            self._fit = _Fit(self._new_model(ctx.dynamics.dim).to(dev), gen, dgen, pipe, a, b)
             try:
-                return self._fit(dynamics, epochs, checkpoints, on_epoch, pipe)
+                yield
             except BaseException:  # interrupted: an epoch handed to its decoder stage is finished and saved first,
                 if pipe.pending:  # so that a resumed fit starts after it
-                    self._collect(pipe, None, self.ck_, on_epoch)
+                    self._collect(ctx)
                 raise
+            self._collect(ctx)
+
+    def restore_epoch(self, ctx, e):
+        f, ck = self._fit, ctx.store
+        self._collect(ctx)
+        f.model.load_state_dict(ck.load_torch(f"models/epoch_{e}"))
+        f.have_prev = True
+        f.dec_ref = param_copy(f.model, "decoder.")
+        f.prev_knn = ck.load_npz(f"state/knn_{e}")["idx"] if ck.has_npz(f"state/knn_{e}") else None
+        f.prev_layout = ck.load_npz(f"state/layout_{e}")["Y"] if ck.has_npz(f"state/layout_{e}") else None
+        if f.prev_knn is None and e != ctx.epochs[-1]:
+            f.prev_knn = knn(ctx.dynamics.representation(e), self.n_neighbors, exact_max=self.exact_knn_max,
+                             device=self.device_)[0]
+
+    def fit_epoch(self, ctx, e):
+        f, dev, dynamics = self._fit, self.device_, ctx.dynamics
+        model = f.model
+        timer = Timer()
+        X = dynamics.representation(e)
+        with timer("graph_s"):
+            idx, B, (h, t, w) = self._graph(X, e, dynamics, dev, timer)
+        with timer("train_s"), f.pipe.alongside():  # the previous epoch's decoder trains beside the layout
+            nodes = stack_rows([X] if B is None else [X, B], dev)
+            model.set_normalization(nodes[:len(X)])
+            nodes = model.normalize_(nodes)
+            first = not f.have_prev
+            k = step_factor(self.steps_scale, len(nodes))
+            if self.whiten:
+                model.encoder.rewhiten(nodes[:len(X)])  # same function, re-conditioned first layer
+            # the anchor refers to the same function, in this epoch's coordinates
+            enc_ref = None if first else param_copy(model, "encoder.")
+            w = cross_prediction_weights(dynamics, e, h, t, w, len(X), self.cross_pred_weight)
+            Y = self._epoch_layout(X, B, h, t, w, nodes, first, k, timer)
+        self._collect(ctx)
+        with timer("train_s"):
+            res, nu, coef, amp = self._encoder_stage(model, nodes, X, B, Y, h, t, idx, first, k, enc_ref, e, timer)
+            head_mod, tlogp = None, None
+            hd = dynamics.head(e)
+            if hd is not None and self.lambda_pred > 0:
+                head_mod = hd.torch_module(dev)
+                with torch.no_grad():
+                    c = chunk_rows(model, dev)
+                    tlogp = torch.cat([torch.log_softmax(head_mod(model.denormalize(nodes[s:s + c])), 1)
+                                       for s in range(0, len(nodes), c)])
+        f.have_prev = True
+        f.prev_knn = idx
+        f.prev_layout = Y[:len(X)].cpu().numpy()
+        if B is not None:
+            ctx.store.save_npz(f"borders/epoch_{e}", {"points": B})
+        ctx.store.save_npz(f"state/knn_{e}", {"idx": idx.astype(np.int32)})
+        ctx.store.save_npz(f"state/layout_{e}", {"Y": f.prev_layout})
+        jit = timer.t.get("jit_s", 0.0)  # pynndescent's compilation (large N only), not the epoch's work
+        info = {"epoch": e, "graph_s": timer.t.get("graph_s", 0.0) - jit, "jit_s": jit,
+                "train_s": timer.t.get("train_s", 0.0), "knn_s": timer.t.get("knn_s", 0.0),
+                "borders_s": timer.t.get("borders_s", 0.0), "steps": res["steps"], "fit_loss": res["fit"],
+                "nu": nu, "n_edges": int(len(h)), "n_borders": 0 if B is None else int(len(B)),
+                "step_factor": k, **{key: timer.t.get(key, 0.0) for key in ("layout_s", "encoder_s")}}
+        if self.joint_steps > 0:
+            info["fit_target"] = Y
+        # the decoder learns this epoch's encoder as it is now: on a copy when it runs beside the next epoch
+        stage_model = copy.deepcopy(model) if f.pipe.enabled else model
+        f.pipe.submit(self._decoder_stage, stage_model, nodes, X, first, k, f.dec_ref, coef, head_mod, tlogp, f.dgen,
+                      dev, amp, info)
+        if not f.pipe.enabled:  # nothing to run beside it: trained and saved now
+            self._collect(ctx)
+
+    # the stages ------------------------------------------------------------------------------------
+    def _epoch_layout(self, X, B, h, t, w, nodes, first, k, timer):
+        """Stage 1: the epoch's free layout from its start (``layout_init``), rotated onto the previous
+        epoch's layout when it starts from PCA."""
+        f, dev = self._fit, self.device_
+        fresh = first or self.layout_init == "pca"
+        ref = None if first or f.prev_layout is None or len(f.prev_layout) != len(X) \
+            else torch.from_numpy(f.prev_layout).to(dev)
+        with torch.no_grad():
+            init = pca_init(nodes, seed=self.seed) if fresh else encode_all(f.model, nodes)
+            if fresh and ref is not None:
+                R, sh = procrustes(init, ref, len(X))
+                init = init @ R + sh
+            elif not fresh and self.layout_init == "previous" and ref is not None:
+                init[:len(X)] = ref
+        with timer("layout_s"):
+            Y = self._layout(X, B, h, t, w, init, fresh, f.a, f.b, f.gen, dev, k)
+        if fresh and ref is not None:
+            R, sh = procrustes(Y, ref, len(X))
+            Y = Y @ R + sh
+        return Y
+
+    def _encoder_stage(self, model, nodes, X, B, Y, h, t, idx, first, k, enc_ref, e, timer):
+        """Stage 2: the encoder regressed on the layout Y, anchored to the previous epoch's encoder.
+        Returns (fit result, ν_t, the anchor's coefficient, the autocast dtype)."""
+        f, dev = self._fit, self.device_
+        if not first and self.encoder_shrink != 1.0:  # after the layout, which starts border points
+            self._shrink_perturb(model.encoder, nodes[:len(X)], e, self.dynamics_.dim, dev)  # from the encoder
+        nu = None
+        coef = 0.0
+        enc_anchor = None
+        if not first and self.lambda_temporal > 0:
+            nu = float(neighbour_preserving_rate(f.prev_knn, idx).mean()) if f.prev_knn is not None else 1.0
+            coef = self.lambda_temporal * nu
+            enc_anchor = Anchor.for_prefix(model, enc_ref, "encoder.", coef)
+        amp = amp_dtype(dev, self.amp)
+        lw = None
+        if B is not None and self.border_fit_weight != 1.0:
+            lw = torch.ones(len(nodes), device=dev)
+            lw[len(X):] = self.border_fit_weight
+        with timer("encoder_s"):
+            res = fit_encoder(model, nodes, Y, steps=scaled_steps(self.encoder_steps_first if first else self.encoder_steps, k),
+                              batch=self.encoder_batch, lr=self.encoder_lr if first else self.encoder_lr_warm,
+                              anchor=enc_anchor, generator=f.gen, loss_weights=lw, amp=amp,
+                              pairs=self._partners(h, t, len(X), len(nodes), f.gen, dev),
+                              pair_weight=self.encoder_pair_weight, optimizer=self.encoder_optimizer,
+                              muon_lr=self.encoder_muon_lr)
+        return res, nu, coef, amp
 
     def _decoder_stage(self, model, nodes, X, first, k, dec_ref, coef, head_mod, tlogp, dgen, dev, amp, info):
         """Stage 3 (and the joint pass, if any) of one epoch on ``model``, whose encoder is final; returns what
@@ -397,145 +335,21 @@ class DVI(ParametricMixin, Projector):
                     decoder_s=time.perf_counter() - t0, overlapped=threading.current_thread().name.startswith(STAGE))
         return {"model": model, "emb": emb, "state": state, "info": info}
 
-    def _collect(self, pipe, model, ck, on_epoch):
-        """Wait for the handed-over decoder stage and end its epoch (``_end_epoch``); the wait -- the whole stage
-        when it runs now, what was left of it when it ran beside the next layout -- counts as its training."""
+    def _collect(self, ctx):
+        """Wait for the handed-over decoder stage and end its epoch: its decoder becomes the fit's (the next
+        warm start and temporal anchor), its model is saved, and the driver gets the epoch. The wait -- the
+        whole stage when it runs now, what was left of it when it ran beside the next layout -- counts as its
+        training."""
+        f = self._fit
         t0 = time.perf_counter()
-        done = pipe.wait()
-        if done is not None:
-            done["info"]["wait_s"] = waited = time.perf_counter() - t0
-            done["info"]["train_s"] += waited
-        return self._end_epoch(done, model, ck, on_epoch)
-
-    def _end_epoch(self, done, model, ck, on_epoch):
-        """Save a finished epoch (its model, then its embedding: the mark of a finished epoch) and report it;
-        returns its decoder parameters (the next decoder's temporal anchor), None without a finished epoch."""
+        done = f.pipe.wait()
         if done is None:
-            return None
-        if model is not None and done["model"] is not model:  # ran on a copy: its decoder is the next warm start
-            model.decoder.load_state_dict(done["model"].decoder.state_dict())
+            return
+        done["info"]["wait_s"] = waited = time.perf_counter() - t0
+        done["info"]["train_s"] += waited
+        if done["model"] is not f.model:  # ran on a copy: its decoder is the next warm start
+            f.model.decoder.load_state_dict(done["model"].decoder.state_dict())
         e, info = done["info"].pop("epoch"), done["info"]
-        ck.save_torch(f"models/epoch_{e}", done["state"])
-        ck.save_embedding(e, done["emb"])
-        release_memory()  # the epoch's freed temporaries, or the process grows epoch by epoch
-        for key in ("graph_s", "train_s", "jit_s"):
-            self.timings_[key] += info[key]
-        self.timings_["epochs"][str(e)] = info
-        if on_epoch is not None:
-            on_epoch(e, done["emb"], info)
-        return param_copy(done["model"], "decoder.")
-
-    def _fit(self, dynamics, epochs, checkpoints, on_epoch, pipe):
-        ck = checkpoints or Checkpoints(None)
-        self.ck_ = ck
-        self.dynamics_ = dynamics
-        self.epochs_ = list(epochs or dynamics.epochs)
-        self.device_ = dev = resolve_device(self.device)
-        self.models_ = {}
-        a, b = find_ab_params(self.spread, self.min_dist)
-        gen = torch.Generator(device=dev).manual_seed(self.seed)
-        dgen = torch.Generator(device=dev).manual_seed(self.seed + 1)  # the decoder's own: it may run on the worker
-        model = self._new_model(dynamics.dim).to(dev)
-        have_prev = False  # an epoch before this one finished: warm starts and temporal anchors
-        dec_ref = None
-        prev_knn = None
-        prev_layout = None
-        self.timings_ = {"graph_s": 0.0, "jit_s": 0.0, "train_s": 0.0, "epochs": {}}
-        for i, e in enumerate(self.epochs_):
-            if ck.has_embedding(e) and ck.has(f"models/epoch_{e}"):  # finished before (resume)
-                self._collect(pipe, model, ck, on_epoch)
-                model.load_state_dict(ck.load_torch(f"models/epoch_{e}"))
-                have_prev = True
-                dec_ref = param_copy(model, "decoder.")
-                prev_knn = ck.load_npz(f"state/knn_{e}")["idx"] if ck.has_npz(f"state/knn_{e}") else None
-                prev_layout = ck.load_npz(f"state/layout_{e}")["Y"] if ck.has_npz(f"state/layout_{e}") else None
-                if prev_knn is None and i + 1 < len(self.epochs_):
-                    prev_knn = knn(dynamics.representation(e), self.n_neighbors, exact_max=self.exact_knn_max,
-                                     device=dev)[0]
-                continue
-            timer = Timer()
-            X = dynamics.representation(e)
-            with timer("graph_s"):
-                idx, B, (h, t, w) = self._graph(X, e, dynamics, dev, timer)
-            with timer("train_s"), pipe.alongside():  # the previous epoch's decoder trains beside the layout
-                nodes = stack_rows([X] if B is None else [X, B], dev)
-                model.set_normalization(nodes[:len(X)])
-                nodes = model.normalize_(nodes)
-                first = not have_prev
-                k = step_factor(self.steps_scale, len(nodes))
-                if self.whiten:
-                    model.encoder.rewhiten(nodes[:len(X)])  # same function, re-conditioned first layer
-                # the anchor refers to the same function, in this epoch's coordinates
-                enc_ref = None if first else param_copy(model, "encoder.")
-                w = cross_prediction_weights(dynamics, e, h, t, w, len(X), self.cross_pred_weight)
-                fresh = first or self.layout_init == "pca"
-                ref = None if first or prev_layout is None or len(prev_layout) != len(X) \
-                    else torch.from_numpy(prev_layout).to(dev)
-                with torch.no_grad():
-                    init = pca_init(nodes, seed=self.seed) if fresh else encode_all(model, nodes)
-                    if fresh and ref is not None:
-                        R, sh = procrustes(init, ref, len(X))
-                        init = init @ R + sh
-                    elif not fresh and self.layout_init == "previous" and ref is not None:
-                        init[:len(X)] = ref
-                with timer("layout_s"):
-                    Y = self._layout(X, B, h, t, w, init, fresh, a, b, gen, dev, k)
-                if fresh and ref is not None:
-                    R, sh = procrustes(Y, ref, len(X))
-                    Y = Y @ R + sh
-            dec_ref = self._collect(pipe, model, ck, on_epoch) or dec_ref
-            with timer("train_s"):
-                if not first and self.encoder_shrink != 1.0:  # after the layout, which starts border points
-                    self._shrink_perturb(model.encoder, nodes[:len(X)], e, dynamics.dim, dev)  # from the encoder
-                nu = None
-                coef = 0.0
-                enc_anchor = None
-                if not first and self.lambda_temporal > 0:
-                    nu = float(G.neighbour_preserving_rate(prev_knn, idx).mean()) if prev_knn is not None else 1.0
-                    coef = self.lambda_temporal * nu
-                    enc_anchor = Anchor.for_prefix(model, enc_ref, "encoder.", coef)
-                amp = amp_dtype(dev, self.amp)
-                lw = None
-                if B is not None and self.border_fit_weight != 1.0:
-                    lw = torch.ones(len(nodes), device=dev)
-                    lw[len(X):] = self.border_fit_weight
-                with timer("encoder_s"):
-                    res = fit_encoder(model, nodes, Y,
-                                      steps=scaled_steps(self.encoder_steps_first if first else self.encoder_steps, k),
-                                      batch=self.encoder_batch, lr=self.encoder_lr if first else self.encoder_lr_warm,
-                                      anchor=enc_anchor, generator=gen, loss_weights=lw, amp=amp,
-                                      pairs=self._partners(h, t, len(X), len(nodes), gen, dev),
-                                      pair_weight=self.encoder_pair_weight, optimizer=self.encoder_optimizer,
-                                      muon_lr=self.encoder_muon_lr)
-                head_mod, tlogp = None, None
-                hd = dynamics.head(e)
-                if hd is not None and self.lambda_pred > 0:
-                    head_mod = hd.torch_module(dev)
-                    with torch.no_grad():
-                        c = chunk_rows(model, dev)
-                        tlogp = torch.cat([torch.log_softmax(head_mod(model.denormalize(nodes[s:s + c])), 1)
-                                           for s in range(0, len(nodes), c)])
-            have_prev = True
-            prev_knn = idx
-            prev_layout = Y[:len(X)].cpu().numpy()
-            if B is not None:
-                ck.save_npz(f"borders/epoch_{e}", {"points": B})
-            ck.save_npz(f"state/knn_{e}", {"idx": idx.astype(np.int32)})
-            ck.save_npz(f"state/layout_{e}", {"Y": prev_layout})
-            jit = timer.t.get("jit_s", 0.0)  # pynndescent's compilation (large N only), not the epoch's work
-            info = {"epoch": e, "graph_s": timer.t.get("graph_s", 0.0) - jit, "jit_s": jit,
-                    "train_s": timer.t.get("train_s", 0.0), "knn_s": timer.t.get("knn_s", 0.0),
-                    "borders_s": timer.t.get("borders_s", 0.0), "steps": res["steps"], "fit_loss": res["fit"],
-                    "nu": nu, "n_edges": int(len(h)), "n_borders": 0 if B is None else int(len(B)),
-                    "step_factor": k,
-                    **{key: timer.t.get(key, 0.0) for key in ("layout_s", "encoder_s")}}
-            if self.joint_steps > 0:
-                info["fit_target"] = Y
-            # the decoder learns this epoch's encoder as it is now: on a copy when it runs beside the next epoch
-            stage_model = copy.deepcopy(model) if pipe.enabled else model
-            pipe.submit(self._decoder_stage, stage_model, nodes, X, first, k, dec_ref, coef, head_mod, tlogp, dgen,
-                        dev, amp, info)
-            if not pipe.enabled:  # nothing to run beside it: trained and saved now
-                dec_ref = self._collect(pipe, model, ck, on_epoch)
-        self._collect(pipe, model, ck, on_epoch)
-        return self
+        ctx.store.save_torch(f"models/epoch_{e}", done["state"])
+        ctx.epoch_done(e, done["emb"], info)
+        f.dec_ref = param_copy(done["model"], "decoder.")

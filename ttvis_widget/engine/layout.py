@@ -1,11 +1,11 @@
-"""Non-parametric UMAP layout in torch, and distillation of the visualization model onto it.
+"""The stages of the parametric fits (docs/methods/building-blocks.md, "losses"): a non-parametric UMAP
+layout in torch, then the visualization model fitted to it.
 
-Why: trained directly with the sampled-edge UMAP loss, the parametric encoder reached only NN@15 ≈ 0.16-0.18 on
-the Fashion-MNIST demo (12k × 128) whatever the steps, width or batch, while umap-learn reaches ≈ 0.30. The loss
-itself is fine: optimised over free 2-D positions (this module, the same fuzzy graph, q = 1/(1 + a·d^{2b}),
-5 uniform negatives per positive) it reaches 0.30 in a few seconds. What the encoder lacked was the number of
-parameter updates: regressing it on that layout with many small batches reaches 0.25-0.29 (width-dependent),
-so the parametric methods now (1) lay the nodes out non-parametrically, then (2) fit f (and g) to the layout.
+Why two steps: trained directly with the sampled-edge UMAP loss, the parametric encoder stays far below
+umap-learn's neighbour preservation whatever its steps, width or batch, while the same loss optimised over
+free 2-D positions matches umap-learn in seconds; what the encoder lacks is parameter updates, which a
+regression on the finished layout gives it in many small, cheap steps (docs/methods/building-blocks.md,
+"two stages").
 
 * ``umap_layout``: free positions Y [n, 2] from ``init``; each step samples ``batch`` edges ∝ weight (with
   replacement, from systematic blocks like umap-learn's epochs_per_sample: graph.EdgeSampler) and
@@ -13,9 +13,10 @@ so the parametric methods now (1) lay the nodes out non-parametrically, then (2)
   permutation of the batch's tails, which samples by degree). Loss: mean of −log q over positives and
   −log(1 − q) over negatives, q clamped to [1e-4, 1 − 1e-4]; Adam with a linear learning-rate decay to 0
   (umap-learn's SGD schedule).
-* ``distill``: small-batch regression of the encoder on the layout (+ an optional extra term, e.g. DVI's
-  temporal penalty) while the decoder learns the inverse from the **detached** encoder output (reconstruction +
-  optional prediction KL), so decoder errors never pull the layout apart.
+* ``fit_encoder``: small-batch regression of the encoder on the layout (+ the pair term, + an optional
+  temporal anchor); ``fit_decoder``: the decoder as the inverse of the frozen encoder (reconstruction +
+  optional prediction KL), so decoder errors never pull the layout apart; ``fit_joint``: an optional short
+  fine-tune of both.
 """
 from __future__ import annotations
 
@@ -35,10 +36,10 @@ def uniform_negatives(n_nodes: int, count: int, generator=None, device="cpu") ->
 
 def cross_prediction_weights(dynamics, epoch, heads, tails, weights, n_samples: int, factor: float):
     """Edge weights with ``factor`` applied to sample-sample edges whose endpoints the subject model predicts
-    differently (Trustvis' boundary edges, algorithms.md §6, in their simplest form). Such edges pull differently
-    predicted points together; in the free layout that interleaves classes at a scale no decoder can resolve
-    (PPR 0.86-0.91 on the demo with factor 1, 0.97 with 0.1, same NN@15). Nodes >= n_samples (border points)
-    are left alone."""
+    differently (Trustvis' boundary edges in their simplest form). Such edges pull differently predicted
+    points together; in the free layout that interleaves classes at a scale no decoder can resolve, so the
+    round trip loses the prediction there (docs/methods/dvi.md). Nodes >= n_samples (border points) are left
+    alone."""
     w = np.asarray(weights, np.float32)
     if factor == 1.0:
         return w
@@ -98,11 +99,8 @@ def umap_grad_t(Yt: torch.Tensor, h: torch.Tensor, t: torch.Tensor, neg: torch.T
                 out: torch.Tensor | None = None) -> torch.Tensor:
     """``umap_grad`` on positions stored as [2, n] (a row of x, a row of y), the gradient in the same layout.
 
-    Why [2, n]: every elementwise pass then runs over long contiguous rows. On 2 CPU cores, for a step of
-    8,192 edges and 40,960 negatives, the squared distance of [m, 2] rows took 180 µs against 34 µs as two
-    rows, ``index_add_`` of [m, 2] rows 300 µs against 100 µs on the flat view, and ``Y[idx]`` 250 µs against
-    81 µs with ``index_select``. With graph.EdgeSampler's blocks and the fused Adam, a demo-sized layout step
-    (13,200 nodes, 250k edges) went from 3.8 ms to 1.8 ms."""
+    Why [2, n]: every elementwise pass then runs over long contiguous rows, and the gathers and the scatter
+    (``index_select``, ``index_add_`` on the flat view) are several times cheaper than on [m, 2] rows."""
     n = Yt.shape[1]
     nb = len(h)
     nsr = len(neg) // max(nb, 1)
@@ -156,7 +154,6 @@ def umap_layout(heads, tails, weights, n_nodes: int, init: torch.Tensor, *, a: f
     return Yt.detach().T.contiguous()
 
 
-
 def _optimizer(optimizer, module, lr: float, muon_lr: float):
     """A fit's ``optimizer`` argument: None or "adam" / "muon" (a new one for ``module``), or an optimizer
     object to continue (resume)."""
@@ -180,14 +177,27 @@ def _draw(n, batch, cdf, generator, device):
     return torch.searchsorted(cdf, u).clamp_max(n - 1)
 
 
+def _next_batch(opt, lr: float, frac: float, nodes, batch: int, cdf, generator):
+    """One step's start: the schedule's learning rate (``frac`` of each group's base), then ``batch`` node ids
+    (uniform, or ∝ the weights of ``cdf``) and their rows."""
+    scale_lr(opt, lr, frac)
+    ids = _draw(len(nodes), batch, cdf, generator, nodes.device)
+    return ids, nodes.index_select(0, ids)
+
+
+def _autocast(device, amp):
+    """Autocast to ``amp`` (a dtype, e.g. bfloat16) on ``device``'s type; a no-op when ``amp`` is None."""
+    return torch.autocast(torch.device(device).type, dtype=amp, enabled=amp is not None)
+
+
 class Anchor:
     """DVI's temporal term coef·‖θ − θ_ref‖², applied *decoupled* from Adam (like AdamW's weight decay): after
     each optimizer step θ ← θ − lr·2·coef·(θ − θ_ref), one fused foreach lerp.
 
     Why decoupled: added to the gradient, Adam normalises the term per parameter, so on parameters whose loss
-    gradient is near zero even coef = 1e-4 moves them at the full learning rate; on the Fashion-MNIST demo that
-    cut the encoder's NN@15 from 0.23 to 0.21 in epochs 2-3. Decoupled, the pull is proportional to the drift
-    and to coef, as the penalty's plain gradient step would be."""
+    gradient is near zero even a tiny coef moves them at the full learning rate, which cost neighbour
+    preservation (docs/methods/dvi.md). Decoupled, the pull is proportional to the drift and to coef, as the
+    penalty's plain gradient step would be."""
 
     def __init__(self, params, refs, coef: float):
         self.params = [p for p in params]
@@ -219,6 +229,22 @@ def _step(opt, loss, anchor: Anchor | None) -> None:
         anchor.pull(opt.param_groups[0]["lr"])
 
 
+def _end_step(opt, loss, anchor, step: int, steps: int, tail: list, n_tail: int, value, on_step) -> None:
+    """A fit's step: ``_step``, ``value`` kept in ``tail`` over the last ``n_tail`` steps, then ``on_step``."""
+    _step(opt, loss, anchor)
+    if step >= steps - n_tail:
+        tail.append(float(value.detach()))
+    if on_step is not None:
+        on_step(step + 1, opt)
+
+
+def _result(model, steps: int, opt, **tails) -> dict:
+    """A fit's result: its steps, the mean of each tail of losses (NaN if empty), its optimizer (to resume)."""
+    model.train(False)
+    return {"steps": int(steps), **{k: float(np.mean(v)) if v else float("nan") for k, v in tails.items()},
+            "optimizer": opt}
+
+
 def fit_encoder(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int, batch: int = 256, lr: float = 1e-2,
                 extra_loss=None, generator=None, weights=None, min_lr_frac: float = 0.05, on_step=None,
                 optimizer=None, start_step: int = 0, anchor: Anchor | None = None, loss_weights=None,
@@ -227,20 +253,16 @@ def fit_encoder(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int,
     target positions (+ ``extra_loss()``), each node's squared error times ``loss_weights`` (default 1); forward
     pass under autocast to ``amp`` (e.g. bfloat16) if given.
 
-    Many steps matter: on the demo data (whitened encoder input, see models.py) 2,000 steps of 512 at
-    lr 2e-2 reach NN@15 0.30 of the layout's 0.31, 1,000 steps of 1024 only 0.25-0.28. Adam, learning rate
-    decaying linearly to ``min_lr_frac``·lr. ``optimizer``: None or "adam" (Adam at ``lr``), "muon"
-    (optim.MuonAdam: Muon at ``muon_lr`` on the hidden-to-hidden weights, Adam at ``lr`` on the rest; ~2.3x faster to the
-    same NN@15, see there), or an optimizer object to continue (resume).
+    Many small steps matter more than large batches (the encoder follows the layout only as closely as its
+    number of updates allows). Learning rate decaying linearly to ``min_lr_frac``·lr. ``optimizer``: None or
+    "adam" (Adam at ``lr``), "muon" (optim.MuonAdam: Muon at ``muon_lr`` on the hidden-to-hidden weights, Adam
+    at ``lr`` on the rest), or an optimizer object to continue (resume).
 
     ``pairs`` (graph.PartnerSampler): each of the ``batch`` drawn nodes brings one graph neighbour, and
     ``pair_weight``·‖(f(x_i) − f(x_j)) − (y_i − y_j)‖² fits the pair's relative position as well (weighted by
     both ends' ``loss_weights``). The plain squared error is dominated by coarse misplacements; the relative
-    term is the neighbourhood's own arrangement, what NN@15 measures. On the demo's epoch-15 layout (NN@15
-    0.312), same seed: 1,000 steps of 256 pairs 0.276-0.280 against 0.258 for 512 plain rows, 1,000 steps of
-    512 pairs 0.303 against 0.266 for 512 plain rows and 0.307 for 3,000 steps of 512 plain rows; λ 1-3 alike,
-    5-10 worse, a relative error normalised by the edge length much worse (0.20-0.23). So 1/3 of the steps
-    at twice the rows each: ~1.5x fewer row passes for the same NN@15.
+    term is the neighbourhood's own arrangement, what NN@k measures, and reaches the same neighbour
+    preservation in fewer row passes (benchmarks/tuning.py).
     """
     dev = nodes.device
     n = len(nodes)
@@ -264,7 +286,7 @@ def fit_encoder(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int,
         ids = _draw(n, batch, cdf, generator, dev)
         if pairs is not None:
             ids = torch.cat([ids, pairs.partner(ids)])
-        with torch.autocast(torch.device(dev).type, dtype=amp, enabled=amp is not None):
+        with _autocast(dev, amp):
             y = fwd(xin.index_select(0, ids))
         y, tg = y.float(), target.index_select(0, ids)
         se = ((y - tg) ** 2).sum(1)
@@ -276,14 +298,8 @@ def fit_encoder(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int,
             loss = loss + pair_weight * (rel.mean() if lw is None else (rel * lw[:batch] * lw[batch:]).mean())
         if extra_loss is not None:
             loss = loss + extra_loss()
-        _step(opt, loss, anchor)
-        if step >= steps - 100:
-            fits.append(float(lf.detach()))
-        if on_step is not None:
-            on_step(step + 1, opt)
-    model.train(False)
-    return {"steps": int(steps), "fit": float(np.mean(fits)) if fits else float("nan"), "optimizer": opt}
-
+        _end_step(opt, loss, anchor, step, steps, fits, 100, lf, on_step)
+    return _result(model, steps, opt, fit=fits)
 
 
 def _decoder_extras(model, xr, ids, head, lambda_pred, target_logp, pred_loss, extra_loss):
@@ -297,6 +313,7 @@ def _decoder_extras(model, xr, ids, head, lambda_pred, target_logp, pred_loss, e
     if extra_loss is not None:
         loss = loss + extra_loss()
     return loss
+
 
 def fit_decoder(model, nodes: torch.Tensor, *, steps: int, batch: int = 1024, lr: float = 1e-2,
                 lambda_rec: float = 1.0, head=None, lambda_pred: float = 0.0, target_logp=None,
@@ -320,22 +337,15 @@ def fit_decoder(model, nodes: torch.Tensor, *, steps: int, batch: int = 1024, lr
     model.train()
     recs = []
     for step in range(start_step, int(steps)):
-        scale_lr(opt, lr, max(0.05, 1.0 - step / steps))
-        ids = _draw(n, batch, cdf, generator, dev)
-        x = nodes.index_select(0, ids)
-        with torch.autocast(torch.device(dev).type, dtype=amp, enabled=amp is not None):
+        ids, x = _next_batch(opt, lr, max(0.05, 1.0 - step / steps), nodes, batch, cdf, generator)
+        with _autocast(dev, amp):
             xr = model.decoder(Y.index_select(0, ids), None if cond is None else cond.index_select(0, ids))
         xr = xr.float()
         lrec = ((xr - x) ** 2).mean()
         loss = lambda_rec * lrec
         loss = loss + _decoder_extras(model, xr, ids, head, lambda_pred, target_logp, pred_loss, extra_loss)
-        _step(opt, loss, anchor)
-        if step >= steps - 50:
-            recs.append(float(lrec.detach()))
-        if on_step is not None:
-            on_step(step + 1, opt)
-    model.train(False)
-    return {"steps": int(steps), "recon": float(np.mean(recs)) if recs else float("nan"), "optimizer": opt}
+        _end_step(opt, loss, anchor, step, steps, recs, 50, lrec, on_step)
+    return _result(model, steps, opt, recon=recs)
 
 
 def fit_joint(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int, batch: int = 512, lr: float = 2e-3,
@@ -345,17 +355,13 @@ def fit_joint(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int, b
     """Short joint fine-tune: encoder and decoder together on λ_fit·‖f(x) − target‖² + λ_rec·L_rec + the
     prediction KL, whose gradient now reaches the encoder. It moves the few points whose layout position
     decodes to the wrong class (interleaved classes in the free layout) to where the decoder keeps their
-    prediction -- the PPR the decoder alone cannot reach (0.93 -> see dvi.py) -- at a small NN@15 cost."""
+    prediction, at a small cost in neighbour preservation."""
     dev = nodes.device
-    n = len(nodes)
     opt = adam(model.parameters(), lr=lr)
     model.train()
     for step in range(int(steps)):
-        for g in opt.param_groups:
-            g["lr"] = lr * max(0.05, 1.0 - step / steps)
-        ids = torch.randint(0, n, (batch,), generator=generator, device=dev)
-        x = nodes.index_select(0, ids)
-        with torch.autocast(torch.device(dev).type, dtype=amp, enabled=amp is not None):
+        ids, x = _next_batch(opt, lr, max(0.05, 1.0 - step / steps), nodes, batch, None, generator)
+        with _autocast(dev, amp):
             y = model.encode_normalized(x, None if seg is None else seg.index_select(0, ids))
             xr = model.decoder(y, None if cond is None else cond.index_select(0, ids))
         y, xr = y.float(), xr.float()
@@ -363,8 +369,6 @@ def fit_joint(model, nodes: torch.Tensor, target: torch.Tensor, *, steps: int, b
         fit = se.mean() if fit_weights is None else (se * fit_weights.index_select(0, ids)).mean()
         loss = lambda_fit * fit + lambda_rec * ((xr - x) ** 2).mean()
         loss = loss + _decoder_extras(model, xr, ids, head, lambda_pred, target_logp, pred_loss, extra_loss)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        _step(opt, loss, None)
     model.train(False)
     return {"steps": int(steps)}

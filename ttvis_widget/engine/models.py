@@ -1,17 +1,15 @@
 """Visualization autoencoder: encoder f: R^D -> R^2 and decoder g: R^2 -> R^D (Linear + ReLU MLPs with linear
-outputs, algorithms.md §1.1), sized from D and overridable.
+outputs; docs/methods/building-blocks.md), sized from D and overridable.
 
 Inputs are centred and scaled by one scalar (buffers ``mu`` / ``scale``, saved with the weights) so that the
 reconstruction loss has the same scale whatever the magnitude of the representations; ``decode`` undoes it.
 
 The encoder also whitens its input (``WhitenedMLP``: a fixed [D, k] buffer before the first Linear). A CNN's
 penultimate features are badly conditioned (a few directions carry most of the variance), which slows the
-first layer's Adam steps; whitened, the same 2,500 regression steps of 256 samples on the Fashion-MNIST demo
-layout reach NN@15 0.26 instead of 0.21, and 6,000 reach 0.305 (the layout's own: 0.31). The whitened input
-keeps only the k principal directions that carry variance (``RANK_TOL``), so the first Linear, the encoder's
-costliest layer, shrinks with them: demo epochs 94-99 of 128 dims (an encoder step 6.7 -> 6.0 ms on 2 cores),
-the 60k x 512 recording 225-300 of 512. ``rewhiten`` swaps the buffer for new data and rewrites the first
-layer so that the encoded function is kept (warm starts; exactly where no direction is dropped).
+first layer's steps; whitened, the same regression steps follow the layout much more closely. The whitened
+input keeps only the k principal directions that carry variance (``RANK_TOL``), so the first Linear, the
+encoder's costliest layer, shrinks with them. ``rewhiten`` swaps the buffer for new data and rewrites the
+first layer so that the encoded function is kept (warm starts; exactly where no direction is dropped).
 """
 from __future__ import annotations
 
@@ -30,10 +28,8 @@ def default_hidden(dim: int) -> tuple[int, int]:
     """Encoder widths from D: a wide first layer and a narrow second one, 4·pow2(D) clipped to [64, 512] then
     an eighth of it (>= 32); D=128 -> (512, 64).
 
-    The first layer's width decides how finely the encoder can follow a UMAP layout: regressed on the same
-    Fashion-MNIST demo layout (NN@15 0.31) with whitened input, 2,500 steps of 256 reach 0.26 with (256, 256),
-    0.285 with (512, 64), 0.299 with (1024, 64) -- and the cost grows with D·h1 + h1·h2, so (512, 64) costs
-    what (256, 256) did."""
+    The first layer's width decides how finely the encoder can follow a UMAP layout, and the cost grows with
+    D·h1 + h1·h2: (512, 64) follows it better than (256, 256) at the same cost (docs/methods/dvi.md)."""
     h1 = int(min(512, max(64, 4 * _pow2(dim))))
     return h1, max(32, h1 // 8)
 
@@ -43,10 +39,9 @@ def default_decoder_hidden(dim: int, per_epoch: bool = False) -> tuple[int, int]
     reconstructs all D coordinates, so it keeps a wide last hidden layer. ``per_epoch``: for a decoder that
     serves one epoch (DVI), pow2(D) clipped to [64, 256] (D=128 -> (128, 128); D >= 256 as before).
 
-    Why narrower per epoch: with Fourier input features (``Decoder(fourier=...)``) it keeps the round trip.
-    DVI on 10 demo epochs, PPR at the last: 0.971 / 0.974 (two seeds) against 0.970-0.974 for (256, 256), in
-    55-65% of the decoder stage's time (its one Muon matrix is 128 x 128 instead of 256 x 256). TimeVis' one
-    decoder serves every epoch (and costs a tenth of its fit), so it keeps the wider default."""
+    Why narrower per epoch: with Fourier input features (``Decoder(fourier=...)``) it keeps the round trip as
+    well as the wider one, in about half the decoder stage's time. TimeVis' one decoder serves every epoch
+    (and is a small part of its fit), so it keeps the wider default."""
     h = int(min(256, max(64, (1 if per_epoch else 2) * _pow2(dim))))
     return h, h
 
@@ -66,11 +61,9 @@ STAT_ROWS = 8192
 
 
 #: directions whose variance is below this fraction of the largest are dropped from the whitened input
-#: (``whitening``): a CNN's penultimate features have dead units and near-empty directions (the demo's 128-d
-#: epochs: 8-21 of zero variance, 29-64 below 1e-4 of the largest), which a whitened input would otherwise
-#: carry at full width. On the demo (DVI, 10 epochs) dropping those below 1e-4 left NN@15 and PPR as they were
-#: (0.303 / 0.972 against 0.305 / 0.973) with 94-99 input dims instead of 128; dropping those below 1e-3
-#: (19-62 dims) cost NN@15 0.03.
+#: (``whitening``): a CNN's penultimate features have dead units and near-empty directions, which a whitened
+#: input would otherwise carry at full width. Dropping those below 1e-4 costs no measurable quality; 1e-3
+#: already does (docs/methods/dvi.md).
 RANK_TOL = 1e-4
 
 
@@ -117,7 +110,7 @@ class WhitenedMLP(nn.Sequential):
 
     def whiten(self, x: torch.Tensor) -> torch.Tensor:
         """The input as the first Linear sees it; ``forward_whitened(whiten(x)) == forward(x)``. A fit that
-        draws many batches from one node matrix whitens it once (the [D, D] product was ~7% of a step on the demo)."""
+        draws many batches from one node matrix whitens it once (the [D, D] product is a visible share of a step)."""
         return x @ self.white
 
     def forward_whitened(self, xw: torch.Tensor) -> torch.Tensor:
@@ -204,9 +197,8 @@ class Decoder(nn.Sequential):
     learn high frequency functions in low dimensional domains"): u = (y − centre) / scale, then [u, sin(uB),
     cos(uB)] with B [2, fourier] drawn once from N(0, ``fourier_scale``²) (buffer ``ff_freq``). A plain MLP of a
     2-D input is smooth at the scale of the layout, so nearby points of different classes decode alike; that
-    was most of the round trips that lose the head's prediction. On the demo's epoch-10 DVI model (a fresh
-    decoder, 250 Muon steps): PPR 0.942 plain, 0.964 at scale 3, 0.968 at 5, 0.978 at 10 (finer territories
-    but noisier away from the data). The frame (buffer ``ff_frame``: centre x, centre y, scale) is set from
+    was most of the round trips that lose the head's prediction. Higher scales resolve finer territories but
+    speckle them away from the data (docs/methods/dvi.md). The frame (buffer ``ff_frame``: centre x, centre y, scale) is set from
     the first positions the decoder is fitted to (``set_frame``) and kept, so warm starts stay valid; computed
     in float32 whatever the autocast (bfloat16 phases would be off by ~0.1 rad)."""
 
@@ -349,9 +341,8 @@ class VisModel(nn.Module):
         return m
 
 
-#: floats in one full-data pass's widest activation on the host (32 MB): rows per chunk = this / the widest layer.
-#: A fixed 65,536 rows cost 134 MB per activation at 60k x 512 (the whitened input and the first hidden layer
-#: alone raised the fit's peak by ~270 MB); at the demo's 12k x 128 one chunk of 16,384 rows is as fast.
+#: floats in one full-data pass's widest activation on the host (32 MB): rows per chunk = this / the widest
+#: layer, so a wide input does not raise a fit's peak memory by whole-matrix activations.
 CHUNK_FLOATS = 1 << 23
 
 

@@ -1,5 +1,6 @@
 """Optimizers of the parametric fits: fused Adam, Muon with a Newton-Schulz iteration in a dtype the hardware
-multiplies natively, and ``MuonAdam`` (Muon on the hidden-to-hidden weights, Adam on the rest)."""
+multiplies natively, and ``MuonAdam`` (Muon on the hidden-to-hidden weights, Adam on the rest). Why Muon and
+what it bought: docs/methods/dvi.md; the comparison with Adam: benchmarks/tuning.py."""
 from __future__ import annotations
 
 import math
@@ -14,8 +15,8 @@ OPTIMIZERS = ("adam", "muon")
 
 def adam(params, lr: float, **kw):
     """``torch.optim.Adam`` with the fused kernel where torch has one for the parameters' device (CPU, CUDA):
-    one kernel per step instead of a dozen elementwise passes per tensor. On 2 CPU cores a decoder step of the
-    DVI demo spent 0.97 ms of its 6.4 ms in the unfused update, and a layout step 140 µs against 70 µs."""
+    one kernel per step instead of a dozen elementwise passes per tensor, a visible share of the fits' many
+    small steps."""
     params = list(params)
     dev = params[0].device.type if params and torch.is_tensor(params[0]) else "cpu"
     return torch.optim.Adam(params, lr=lr, fused=dev in ("cpu", "cuda"), **kw)
@@ -24,9 +25,8 @@ def adam(params, lr: float, **kw):
 def newton_schulz_dtype(device) -> torch.dtype:
     """The dtype of Muon's Newton-Schulz products on ``device``: bfloat16 on a CUDA GPU that has it, float32 on
     every CPU. The matrices are small (the encoder's (64, 512), the decoder's (128, 128)): on a CPU the
-    iteration's cost is per-op overhead and conversions, not arithmetic. In bfloat16 it took 1.5-2 ms per step
-    on 2 cores with native AVX512-BF16 (profiled in an earlier session) and 10.9 ms where bfloat16 is emulated
-    (2 AVX2-only AMD EPYC cores), against 0.37 ms in float32 on the latter."""
+    iteration's cost is per-op overhead and conversions, not arithmetic, and where bfloat16 is emulated
+    (AVX2-only CPUs) it is many times slower than float32."""
     if str(device).startswith("cuda"):
         return amp_dtype(str(device)) or torch.float32
     return torch.float32
@@ -54,10 +54,8 @@ class Muon(torch.optim.Muon):
     device (float32 on a CPU, bfloat16 on a GPU).
 
     Why: torch's Muon always iterates in bfloat16. Where bfloat16 products are emulated (x86 CPUs with AVX2
-    alone) that is ~30x slower than float32: on 2 AMD EPYC (AVX2) cores one iteration set on the DVI encoder's
-    (64, 512) hidden weight took 10.9 ms in bfloat16 against 0.37 ms in float32, which made a 512-node encoder
-    step 18 ms instead of 6 and a DVI demo epoch 23.1 s instead of 9.2. Float32 is also the more accurate of the two
-    (largest difference to the bfloat16 result: 0.003)."""
+    alone) that is an order of magnitude slower than float32, enough to dominate a fit's encoder steps; float32
+    is also the more accurate of the two."""
 
     def __init__(self, params, *, ns_dtype="auto", **kw):
         super().__init__(params, **kw)
@@ -115,16 +113,10 @@ class MuonAdam:
     ``step``, ``state_dict`` / ``load_state_dict``. Each group keeps its own ``base_lr``; the fits' schedules
     scale it (``scale_lr``).
 
-    Why: the encoder regression is a long run of small steps (layout.fit_encoder). On the Fashion-MNIST
-    demo's epoch-15 layout (NN@15 0.312), 2 CPU cores with native bfloat16 (the figures below): Adam, 3,000 steps of 512, NN@15 0.307 in 6.0 s; Muon
-    (lr 0.02, 3 Newton-Schulz steps), 600 steps of 1,024, 0.301 in 2.6 s (Adam at 1,000 x 512: 0.266).
-
-    Why not the input layer (``muon_input=True`` puts it back, with any input layer whose sides are >= 16):
-    its orthogonalisation was the dearer half of the step's Newton-Schulz cost (the encoder's (512, 128) input
-    weight against the (64, 512) hidden one) and bought nothing measurable. Same layout, 700 steps of 512
-    nodes + one graph neighbour each, min of 3 runs: Muon on both 3.38 s, NN@15 0.304; on the hidden weight
-    only 2.33 s, 0.302 (400 steps of 1,024 + neighbours: 2.25 s, 0.303). The DVI decoder, 300 warm steps,
-    PPR on demo epochs 4/7/10: 0.9678 on both layers, 0.9671 on the hidden one only."""
+    Why: the encoder regression is a long run of small steps (layout.fit_encoder); Muon reaches the same fit
+    in a fraction of Adam's steps (benchmarks/tuning.py). Not the input layer (``muon_input=True`` puts it back,
+    with any input layer whose sides are >= 16): its orthogonalisation was the dearer part of a step's cost
+    and bought nothing measurable (docs/methods/dvi.md)."""
 
     def __init__(self, module, lr: float, muon_lr: float = 0.02, ns_steps: int = 3, muon_input: bool = False):
         linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]

@@ -1,10 +1,10 @@
 """Run one stage of a fit on a worker thread while the calling thread goes on with the next one.
 
 Why: on a CPU with few cores, not every stage uses them all. DVI's free layout (layout.umap_layout) is a long
-run of small gather/scatter steps that OpenMP barely parallelises: on 2 AVX2 cores a demo epoch's layout took
-2.35 s on 1 thread and 2.58 s on 2. The decoder of epoch t depends only on that epoch's finished encoder, so it
-can train on one core while the other lays out epoch t+1 (dvi.py). Each side then runs on half the threads;
-the stages that do scale (the kNN graph, the encoder's matmuls) keep all of them.
+run of small gather/scatter steps that OpenMP barely parallelises (no faster on 2 threads than on 1). The
+decoder of epoch t depends only on that epoch's finished encoder, so it can train on one core while the other
+lays out epoch t+1 (dvi.py). Each side then runs on half the threads; the stages that do scale (the kNN graph,
+the encoder's matmuls) keep all of them.
 
 Torch's CPU thread count is per OS thread under OpenMP: ``torch.set_num_threads`` in the worker sets the
 worker's team, and the calling thread's team is narrowed (``resources.torch_threads``) only while a job runs.

@@ -23,6 +23,10 @@ import numpy as np
 from ..store.atomic import atomic_write_bytes, atomic_write_json
 from .checkpoints import Checkpoints
 
+#: analyses of a run that rooms above the engine provide (name -> function(run, **kw)): they register
+#: themselves (register_analysis) when imported, so the engine never imports them
+ANALYSES: dict = {}
+
 RUN_FORMAT = "ttvis-run"
 RUN_FORMAT_VERSION = 1
 BOUNDS_PAD = 0.05  # fraction of the extent added on each side of the global box
@@ -57,7 +61,9 @@ def run_key(method: str, params: dict, epochs, fingerprint: dict) -> str:
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
-def read_manifest(path) -> dict | None:
+def read_run_manifest(path) -> dict | None:
+    """The manifest of the run folder ``path``, or None when it has none or it cannot be read (the run is then
+    fitted again). Not the training-dynamics manifest of a recording (store.ttvis_layout.read_manifest)."""
     p = Path(path) / "manifest.json"
     if not p.exists():
         return None
@@ -65,6 +71,19 @@ def read_manifest(path) -> dict | None:
         return json.loads(p.read_text())
     except (OSError, ValueError):
         return None
+
+
+def register_analysis(name: str, fn) -> None:
+    """Provide the analysis ``name`` of a run as ``fn(run, **kw)`` (the metrics room registers "metrics", which
+    ``VisRun.metrics`` calls)."""
+    ANALYSES[name] = fn
+
+
+def analysis(name: str):
+    if name not in ANALYSES:
+        raise RuntimeError(f"run.{name}() is provided by ttvis_widget.{name}, which is not imported: "
+                           f"`import ttvis_widget.{name}` first (ttvis_widget.fit does it)")
+    return ANALYSES[name]
 
 
 def global_bounds(embeddings) -> tuple[float, float, float, float]:
@@ -130,9 +149,10 @@ class VisRun:
     def inverse(self, epoch, xy) -> np.ndarray:
         e = self._check_epoch(epoch)
         if not self.has_inverse:
-            raise NotImplementedError(
-                f"method {self.method!r} has no inverse projection (2-D -> representation); "
-                "fit with method='dvi', 'timevis' or 'pca' to get one")
+            from .registry import inverse_hint
+
+            raise NotImplementedError(f"method {self.method!r} has no inverse projection (2-D -> representation); "
+                                      f"fit with {inverse_hint()} to get one")
         return np.asarray(self.projector.inverse_transform(e, np.asarray(xy, np.float32)), np.float32)
 
     # territories ------------------------------------------------------------------------------------
@@ -187,16 +207,15 @@ class VisRun:
         except NotImplementedError as err:
             raise NotImplementedError(f"method {self.method!r} cannot place border points: {err}") from err
 
-    # metrics -----------------------------------------------------------------------------------------
+    # analyses ------------------------------------------------------------------------------------------
     def metrics(self, **kw):
-        from ..metrics import evaluate_run
-
-        return evaluate_run(self, **kw)
+        """The faithfulness metrics of this run: the metrics room's ``evaluate_run(run, **kw)``."""
+        return analysis("metrics")(self, **kw)
 
     def __repr__(self) -> str:
         return (f"<VisRun {self.method} epochs={self.epochs[0]}..{self.epochs[-1]} ({len(self.epochs)}) "
                 f"N={self.dynamics.n_samples} inverse={self.has_inverse} path={str(self.path)!r}>")
 
 
-def write_manifest(path, manifest: dict) -> None:
+def write_run_manifest(path, manifest: dict) -> None:
     atomic_write_json(Path(path) / "manifest.json", manifest)

@@ -1,18 +1,17 @@
-"""TimeVis' spatio-temporal complex (algorithms.md §4.1), with each epoch's border points.
+"""TimeVis' spatio-temporal complex (docs/methods/timevis.md), with each epoch's border points.
 
 Node order: the selected samples of every epoch, epoch-major (node ``i·n + j`` is sample ``sel[j]`` at the
 i-th fitted epoch), then the border points of epoch 0, of epoch 1, ... Edges:
 
 * spatial, per epoch: the UMAP complex of the epoch's samples plus the boundary-wise complex of its border
   points (borders.py; border edges rescaled to ``border_share`` of the epoch's sampled weight and
-  sample-sample edges across predicted classes down-weighted, both as in DVI: dvi.edge_set,
+  sample-sample edges across predicted classes down-weighted, both as in DVI: parametric.edge_set,
   layout.cross_prediction_weights);
 * temporal: each sample node to the ``temporal_k`` nearest copies of the same sample at other epochs,
   membership exp(−max(0, d − ρ)/σ) with the node's own σ, ρ, fuzzy union.
 
 Border points give the boundary-wise neighbourhoods that BNN@k measures a place in the projection; without
-them, the one TimeVis encoder placed the run's border points with BNN@15 3.7 against 5.1 for per-epoch UMAP
-on the Fashion-MNIST demo.
+them the shared encoder places a run's border points far worse than per-epoch UMAP does.
 """
 from __future__ import annotations
 
@@ -80,8 +79,8 @@ class SpatioTemporalComplex:
 def build(dynamics, epochs, reps, sel, *, n_neighbors: int, temporal_k: int, temporal_weight: float,
           prune_epochs: int, borders: bool, border_fraction: float, border_share: float,
           cross_pred_weight: float, seed: int, exact_knn_max: int | None, device: str, timer) -> SpatioTemporalComplex:
-    from .dvi import epoch_complex
     from .layout import cross_prediction_weights
+    from .parametric import epoch_complex
 
     E, n = len(reps), len(sel)
     sub = _Sub(dynamics, sel)

@@ -11,12 +11,12 @@ def open_run(path, run: str, trust_model_code: bool = False, allow_gaps: bool = 
     """A VisRun from a run folder (``.../runs/<method>-<hash>``, reloaded through ``fit``'s cache) or a method
     name (fitted now, or loaded from the cache when already fitted with default parameters)."""
     import ttvis_widget
-    from ttvis_widget.engine.run import read_manifest
+    from ttvis_widget.engine.run import read_run_manifest
 
     dyn = ttvis_widget.load(path, trust_model_code=trust_model_code, allow_gaps=allow_gaps)
     run_dir = Path(run)
     if run_dir.is_dir():
-        man = read_manifest(run_dir)
+        man = read_run_manifest(run_dir)
         if man is None:
             raise SystemExit(f"ttvis eval: {run_dir} has no run manifest (manifest.json)")
         if not man.get("complete"):
@@ -56,7 +56,7 @@ def _eval(args) -> int:
 
 
 def register(subparsers) -> None:
-    from ..engine.api import METHODS
+    from ..engine import registry
 
     p = add_command(subparsers, "eval", "faithfulness metrics (NN, BNN, PPR, temporal, trustworthiness) of a run",
                     examples=[
@@ -68,7 +68,7 @@ def register(subparsers) -> None:
                                    "results are cached in the run's metrics.json. Prints one line per epoch.")
     p.add_argument("path", help="training-dynamics folder")
     p.add_argument("--run", required=True, help="run folder (<path>/ttvis_cache/runs/<method>-<hash>) or a method "
-                                                f"name ({', '.join(METHODS)}), fitted with its defaults when needed")
+                                                f"name ({', '.join(registry.names())}), fitted with its defaults when needed")
     add_epochs_option(p, "epochs for the per-epoch metrics", "all of the run's")
     p.add_argument("--ks", type=int, nargs="+", default=[10, 15, 20], help="neighbourhood sizes")
     p.add_argument("--k", type=int, default=15, help="k shown in the summary table (one of --ks)")

@@ -33,6 +33,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..engine import registry
 from .borders import independent_border_set
 from .inverse import inverse_metrics
 from .knn import exact_knn, exact_knn_with_subset, nndescent_knn
@@ -42,7 +43,6 @@ from .trust import subsample_index, trust_continuity
 
 METRICS_FILE = "metrics.json"
 FORMAT_VERSION = 1
-FAST_INVERSE_METHODS = {"dvi", "timevis", "pca"}
 
 
 def _jsonable(x):
@@ -76,8 +76,10 @@ def _run_identity(run) -> dict:
 
 
 def _inverse_n(run, inverse_max_n):
+    """"auto": every sample for a method whose inverse is fast (the registry's facts), else 1,000."""
     if inverse_max_n == "auto":
-        return None if str(getattr(run, "method", "")).lower() in FAST_INVERSE_METHODS else 1000
+        facts = registry.facts(str(getattr(run, "method", "")))
+        return None if facts is not None and facts["fast_inverse"] else 1000
     return inverse_max_n
 
 
@@ -118,7 +120,7 @@ def evaluate_run(run, epochs: Sequence[int] | None = None, ks: Sequence[int] = (
     sequence for the temporal metrics (default: all of ``run.epochs``). ``ks``: neighbourhood sizes for NN/BNN/
     trustworthiness. ``seed`` seeds NNDescent, every subsample and the independent border set B′.
     ``trust_max_n`` / ``inverse_max_n``: subsample sizes for trustworthiness (quadratic memory) and for the
-    inverse metrics ("auto": all samples for dvi/timevis/pca, 1000 otherwise, since UMAP's inverse is slow).
+    inverse metrics ("auto": all samples for methods with a fast inverse, 1000 otherwise).
     The table is cached as ``run.path / "metrics.json"`` and recomputed when any setting differs
     (or ``recompute=True``). See the module docstring for the keys.
     """

@@ -1,4 +1,4 @@
-"""Temporal faithfulness over a sequence of evaluated epochs (metrics.md §2.4).
+"""Temporal faithfulness over a sequence of evaluated epochs (the DVI and TimeVis papers' definitions).
 
 * :func:`dvi_temporal` — DVI's per-sample Pearson r_i between the high-dim neighbour-preserving rate
   α_i^t = |N_k^{t-1}(i) ∩ N_k^t(i)| / k and the 2-D movement Δ_i^t = ‖p_i^t − p_i^{t−1}‖ over the T − 1
@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from scipy.stats import rankdata
 
 from .neighbors import overlap_counts
 
@@ -40,6 +39,8 @@ def rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def rowwise_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Spearman ρ per row (average ranks for ties); 0 where a row is constant."""
+    from scipy.stats import rankdata  # here: importing scipy.stats costs seconds, and ttvis_widget.fit imports us
+
     if a.shape[1] < 2:
         return np.full(len(a), np.nan)
     return rowwise_pearson(rankdata(a, axis=1), rankdata(b, axis=1))

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import TrainingDynamicsError, UntrustedCodeError
+from ..errors import TrainingDynamicsError, TrainingDynamicsWarning, UntrustedCodeError
 from .dynamics import ArrayDynamics, TrainingDynamics
 from .head import CallableHead, Head, MLPHead
 from .ttvis_layout import MANIFEST, TTVisDynamics
 from .writer import SummaryWriter
 
 __all__ = ["load", "detect_layout", "TrainingDynamics", "ArrayDynamics", "TTVisDynamics", "SummaryWriter",
-           "Head", "MLPHead", "CallableHead", "TrainingDynamicsError", "UntrustedCodeError"]
+           "Head", "MLPHead", "CallableHead", "TrainingDynamicsError", "TrainingDynamicsWarning",
+           "UntrustedCodeError"]
 
 
 def detect_layout(content_path) -> str:

@@ -1,4 +1,4 @@
-"""Reader of our own on-disk layout (format "ttvis-dynamics", version 1; docs/FORMATS.md, "Our layout").
+"""Reader of our own on-disk layout (format "ttvis-dynamics", version 2; docs/FORMATS.md, "Our layout").
 
     content_path/
       ttvis.json                          manifest (format, version, n_samples, classes, media, epochs, ...)
@@ -12,7 +12,9 @@
       epochs/<e>/checkpoint.pth           subject-model state_dict            (optional, never needed to read)
 
 An epoch is listed in the manifest only after all its files are written, so a crash mid-epoch leaves a
-readable folder.
+readable folder. Version 2 added the manifest's ``metrics`` (training figures given by the user) and
+``computed_metrics`` (those the writer computed from the epoch's logits and labels); a version-1 folder reads
+the same, its figures computed on demand.
 """
 from __future__ import annotations
 
@@ -24,10 +26,13 @@ import numpy as np
 from ..errors import TrainingDynamicsError
 from .dynamics import TrainingDynamics, check_epoch_sequence, check_labels, png_bytes
 from .head import MLPHead
+from .strays import entries, not_read, parse_int
 
 MANIFEST = "ttvis.json"
+#: the files of an epoch folder
+EPOCH_FILES = frozenset({"representation.npy", "prediction.npy", "head.npz", "checkpoint.pth"})
 FORMAT = "ttvis-dynamics"
-VERSION = 1
+VERSION = 2  # 2: training figures per epoch (metrics, computed_metrics); version 1 folders still load
 
 
 def epoch_dir(root: Path, epoch: int) -> Path:
@@ -75,6 +80,28 @@ def check_manifest_fields(m: dict, path: Path) -> None:
         raise TrainingDynamicsError(path, f"manifest classes must be a list of names, got {cls!r}")
     if m.get("media") not in (None, "image", "text"):
         raise TrainingDynamicsError(path, f"manifest media must be 'image', 'text' or null, got {m.get('media')!r}")
+    for key in FIGURE_FIELDS:
+        manifest_figures(m, key, path)
+
+
+#: the manifest's training figures: recorded (given by the user) and computed by the writer (None: no such samples)
+FIGURE_FIELDS = ("metrics", "computed_metrics")
+
+
+def manifest_figures(m: dict, key: str, path: Path) -> dict[int, dict]:
+    """``m[key]`` ({"<epoch>": {name: number}}) checked, with integer epochs; {} when absent."""
+    from .training_metrics import check_figures
+
+    value = m.get(key, {})
+    if not isinstance(value, dict):
+        raise TrainingDynamicsError(path, f"manifest {key} must be an object {{epoch: {{name: number}}}}, got {value!r}")
+    out = {}
+    for e, figures in value.items():
+        if parse_int(e) is None:
+            raise TrainingDynamicsError(path, f"manifest {key}: {e!r} is not an epoch number")
+        out[int(e)] = check_figures(figures, path, TrainingDynamicsError, allow_none=key == "computed_metrics",
+                                    field=f"manifest {key}[{e!r}]")
+    return out
 
 
 def _open_npy(path: Path, what: str, required: bool = True):
@@ -141,6 +168,30 @@ class TTVisDynamics(TrainingDynamics):
                 ncls = self._check_header(pred, d / "prediction.npy", ncls, "prediction")
         self._dim = dim
         self._n_classes = ncls
+        self._find_strays(root)
+        self._report_skipped()
+
+    def _find_strays(self, root: Path) -> None:
+        """Entries of epochs/ and samples/ that are not read (docs/FORMATS.md, "Nothing silently skipped")."""
+        listed = set(self.epochs)
+        for entry in entries(root / "epochs"):
+            e = parse_int(entry.name)
+            if e is None or not entry.is_dir():
+                self._skip(entry.path, not_read(entry.name, "epochs/ holds one folder per epoch, named by its "
+                                                            "number in decimal (epochs/5/)"))
+            elif e not in listed:
+                self._skip(entry.path, f"not read: epoch {e} is not listed in {MANIFEST} (a recording stopped "
+                                       "before this epoch was complete?)")
+            else:
+                for f in entries(entry.path):
+                    if f.name not in EPOCH_FILES:
+                        self._skip(f.path, not_read(f.name, f"an epoch folder holds {', '.join(sorted(EPOCH_FILES))}"))
+        used = {"labels.npy", "split.npy", {"image": "images.npy", "text": "texts.json"}.get(self.media)}
+        for f in entries(root / "samples"):
+            if f.name in ("images.npy", "texts.json") and f.name not in used:
+                self._skip(f.path, f"not read: {MANIFEST} says media = {self.media!r}")
+            elif f.name not in used:
+                self._skip(f.path, not_read(f.name, "samples/ holds labels.npy, split.npy and images.npy or texts.json"))
 
     def _check_header(self, arr, path, width, what):
         if arr.ndim != 2:
@@ -152,6 +203,16 @@ class TTVisDynamics(TrainingDynamics):
         if width is not None and arr.shape[1] != width:
             raise TrainingDynamicsError(path, f"{what} has {arr.shape[1]} columns; other epochs have {width}")
         return int(arr.shape[1])
+
+    def _recorded_figures(self):
+        return manifest_figures(self.manifest, "metrics", self.content_path / MANIFEST)
+
+    def _stored_computed_figures(self):
+        return manifest_figures(self.manifest, "computed_metrics", self.content_path / MANIFEST)
+
+    def _figure_files(self, e):
+        d = epoch_dir(self.content_path, e)
+        return [d / "representation.npy", d / "prediction.npy", d / "head.npz"]
 
     def _load_representation(self, epoch):
         p = epoch_dir(self.content_path, epoch) / "representation.npy"

@@ -17,6 +17,11 @@ Three ways to use it::
     w.set_samples(labels=y, split=split, images=imgs)
     w.add_epoch(epoch, representation, prediction=None)
 
+Training figures: each epoch with logits (or a head) and labels gets its train/test accuracy and loss computed
+from them; figures the loop knows are recorded with ``metrics={"train_loss": ...}`` on any of the epoch calls,
+or later with ``add_scalar("train_loss", value, epoch)`` / ``add_metrics(epoch, {...})`` (TensorBoard's
+``add_scalar(tag, scalar_value, global_step)`` order). A recorded figure wins over a computed one.
+
 Inputs given to ``write_meta_data`` are kept in memory in the order the loaders produced them, so every
 epoch's representations line up with the recorded labels and images even when a loader shuffles.
 """
@@ -32,6 +37,7 @@ import numpy as np
 from .atomic import atomic_write_bytes, atomic_write_json, atomic_write_npy
 from .dynamics import check_labels, check_matrix
 from .head import MLPHead
+from .training_metrics import STANDARD, check_figures, figures_from_logits
 from .ttvis_layout import FORMAT, MANIFEST, VERSION, epoch_dir, read_manifest
 
 _HEAD_NAMES = ("fc", "classifier", "head", "linear", "out", "output", "fc2", "fc3", "last_layer")
@@ -71,8 +77,10 @@ class SummaryWriter:
         self.device = device
         self._inputs = None  # torch tensor [N, ...] kept for computing representations
         self._train_x = self._train_y = None
+        self._samples = None  # (labels, split) for computing training figures, read when first needed
         if (self.save_dir / MANIFEST).exists():
             self.manifest = read_manifest(self.save_dir)
+            self.manifest["version"] = VERSION  # written at the next update: an older folder gains the new fields
             if classes is not None:
                 self.manifest["classes"] = [str(c) for c in classes]
         else:
@@ -126,6 +134,9 @@ class SummaryWriter:
             self.manifest["media"] = "text"
         if classes is not None:
             self.manifest["classes"] = [str(c) for c in classes]
+        self._samples = None
+        if labels is not None or split is not None:
+            self.manifest.pop("computed_metrics", None)  # computed with other labels: the reader computes them again
         self._write_manifest()
 
     def _set_n(self, n: int):
@@ -170,9 +181,12 @@ class SummaryWriter:
 
     # ------------------------------------------------------------------ epochs
     def add_epoch(self, epoch: int, representation, prediction=None, head=None, state_dict=None,
-                  prev_epoch: int | None = None):
-        """Record one epoch from arrays. ``head``: an MLPHead, an nn.Linear / nn.Sequential, or None."""
+                  prev_epoch: int | None = None, metrics: dict | None = None) -> dict:
+        """Record one epoch from arrays. ``head``: an MLPHead, an nn.Linear / nn.Sequential, or None.
+        ``metrics``: training figures the loop knows ({"train_loss": 0.31, ...}), recorded as given.
+        Returns the epoch's training figures (recorded ones win over those computed from logits and labels)."""
         e = int(epoch)
+        user = check_figures(metrics or {}, f"metrics of epoch {e}")
         rep = check_matrix(_to_numpy(representation), f"representation of epoch {e}", "representation",
                            n_rows=self.n_samples, n_cols=self.manifest.get("dim"))
         if self.n_samples is None:
@@ -203,20 +217,56 @@ class SummaryWriter:
             torch.save({k: v.detach().cpu() if hasattr(v, "detach") else v for k, v in state_dict.items()}, buf)
             atomic_write_bytes(d / "checkpoint.pth", buf.getvalue())
         self.manifest["dim"] = int(rep.shape[1])
+        logits = pred if pred is not None else (head(rep) if head is not None else None)
+        computed = self._figures(logits, e)
+        if computed is not None:
+            self.manifest.setdefault("computed_metrics", {})[str(e)] = computed
+        if user:
+            self.manifest.setdefault("metrics", {}).setdefault(str(e), {}).update(user)
         eps = set(self.manifest["epochs"]) | {e}
         self.manifest["epochs"] = sorted(eps)
         if prev_epoch is not None:
             self.manifest.setdefault("parents", {})[str(e)] = int(prev_epoch)
+        self._write_manifest()  # lists the epoch and its figures at once
+        return {**(computed or dict.fromkeys(STANDARD)), **self.manifest.get("metrics", {}).get(str(e), {})}
+
+    def add_metrics(self, epoch: int, metrics: dict) -> None:
+        """Record training figures of ``epoch`` ({"train_loss": 0.31, "lr": 0.1}); an epoch already written
+        keeps its files, only the manifest is rewritten. Figures of an epoch not recorded (yet) are kept and
+        appear with it."""
+        e = int(epoch)
+        user = check_figures(metrics, f"metrics of epoch {e}")
+        self.manifest.setdefault("metrics", {}).setdefault(str(e), {}).update(user)
         self._write_manifest()
 
+    def add_scalar(self, tag: str, scalar_value, global_step: int) -> None:
+        """TensorBoard's call: record figure ``tag`` = ``scalar_value`` for epoch ``global_step``."""
+        if global_step is None:
+            raise ValueError("add_scalar needs global_step: the epoch the figure belongs to")
+        self.add_metrics(global_step, {tag: scalar_value})
+
+    def _figures(self, logits, e: int) -> dict | None:
+        """Accuracy and loss of ``logits`` against the recorded labels, or None when either is missing."""
+        if logits is None:
+            return None
+        if self._samples is None:
+            s = self.save_dir / "samples"
+            if not (s / "labels.npy").exists():
+                return None
+            self._samples = (np.load(s / "labels.npy"), np.load(s / "split.npy"))
+        labels, split = self._samples
+        return figures_from_logits(logits, labels, split, f"prediction of epoch {e}")
+
     def write_epoch(self, epoch: int, model, feature=None, head=None, save_checkpoint: bool = False,
-                    prev_epoch: int | None = None) -> dict:
+                    prev_epoch: int | None = None, metrics: dict | None = None) -> dict:
         """Run ``model`` over the samples from ``write_meta_data`` and record representations, logits and head.
 
         ``head``: the classifier module or its attribute name; the representation is that module's input
         and the logits are ``model(x)``. ``feature``: a layer (or name) whose flattened output is the
-        representation. Neither: ``model.feature(x)`` and ``model.prediction(h)``.
-        Returns {"epoch", "accuracy" (train), "test_accuracy"} when labels are known.
+        representation. Neither: ``model.feature(x)`` and ``model.prediction(h)``. ``metrics``: figures the loop
+        knows ({"train_loss": ...}), recorded as given.
+        Returns {"epoch", "train_accuracy", "test_accuracy", "train_loss", "test_loss", any recorded figure,
+        "accuracy" (= train_accuracy)}; the computed ones are None without labels (or test samples).
         """
         reps, logits, head_mod = self._run_model(model, feature, head)
         mlp = MLPHead.from_torch(head_mod) if head_mod is not None else None
@@ -227,17 +277,9 @@ class SummaryWriter:
         if mlp is None:
             warnings.warn("the classifier head is not plain Linear/ReLU layers applied to the representation; "
                           "territories and PPR will need a head (pass head=<module>)", stacklevel=2)
-        self.add_epoch(epoch, reps, logits, head=mlp, prev_epoch=prev_epoch,
-                       state_dict=model.state_dict() if save_checkpoint else None)
-        out = {"epoch": int(epoch)}
-        lab_path = self.save_dir / "samples" / "labels.npy"
-        if lab_path.exists():
-            lab = np.load(lab_path)
-            sp = np.load(self.save_dir / "samples" / "split.npy")
-            ok = logits.argmax(1) == lab
-            out["accuracy"] = float(ok[sp == 0].mean()) if (sp == 0).any() else None
-            out["test_accuracy"] = float(ok[sp == 1].mean()) if (sp == 1).any() else None
-        return out
+        figures = self.add_epoch(epoch, reps, logits, head=mlp, prev_epoch=prev_epoch, metrics=metrics,
+                                 state_dict=model.state_dict() if save_checkpoint else None)
+        return {"epoch": int(epoch), **figures, "accuracy": figures.get("train_accuracy")}
 
     def write_checkpoint(self, state_dict, curr_epoch: int, prev_epoch: int | None = None):
         """The original tool's call. Saves the checkpoint; with a model attached (``SummaryWriter(..., model=net)``),

@@ -47,7 +47,7 @@ class MessageSpec:
     handler: str
 
 
-def message(kind: str, *, buffers: Buffers | None = None, max_bytes: int = MAX_CONTENT_BYTES, **fields: Field):
+def message(kind: str, /, *, buffers: Buffers | None = None, max_bytes: int = MAX_CONTENT_BYTES, **fields: Field):
     """Declare the method it decorates as the handler of custom messages ``{"type": kind, **fields}``.
 
     The handler is called with the checked fields as keyword arguments (absent optional ones as their
@@ -197,7 +197,7 @@ class MessageRouter:
     def check_state(self, state: dict) -> None:
         """A view's trait update: only traits tagged ``browser=`` may be set, each value passes its field."""
         owner = self.owner
-        n = int(owner.dynamics.n_samples)
+        n = int(getattr(getattr(owner, "dynamics", None), "n_samples", 0))  # 0: an owner without samples
         try:
             json_size(state, max(MAX_CONTENT_BYTES, 24 * n + 4096), field="state")
             for name, value in state.items():

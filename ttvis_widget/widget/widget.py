@@ -20,6 +20,7 @@ import traitlets as t
 from ..palette import class_colors_hex
 from . import transport as tr
 from .debugger import DebuggerMixin
+from .export import ExportMixin
 from .fields import ClassIds, Choice, Epoch, Flag, Index, Indices, Number, Record, Token
 from .messages import MessageRefused, MessageRouter, message
 
@@ -68,7 +69,7 @@ def _last_epoch_index(w) -> int:
     return len(w.epochs) - 1
 
 
-class TimeTravelWidget(DebuggerMixin, anywidget.AnyWidget):
+class TimeTravelWidget(DebuggerMixin, ExportMixin, anywidget.AnyWidget):
     """Time-travelling scatterplot of a training run.
 
     ``TimeTravelWidget(content_path | TrainingDynamics | VisRun, method="dvi", run=None, **fit_params)``
@@ -87,6 +88,9 @@ class TimeTravelWidget(DebuggerMixin, anywidget.AnyWidget):
     #: compute/send the territories of epochs after the first in a background thread, so the kernel stays
     #: free while a method computes them on first use (the first epoch's goes right after its positions)
     territories_in_background = True
+    #: send everything after the first epoch from a background thread too (compare() sets it on its two
+    #: widgets, so the second view's first epoch does not wait for the first view's whole stream)
+    stream_in_background = False
 
     # ``browser=``: the check a view's update of the trait must pass (messages.py); traits without it are
     # read-only from the browser. The @validate methods below still normalize values set from Python.
@@ -131,6 +135,7 @@ class TimeTravelWidget(DebuggerMixin, anywidget.AnyWidget):
         self._debugger_init()
         self._messages = MessageRouter(self)
         self.on_msg(self._messages.dispatch)
+        self._track_display()
 
     # ---- what a view sends (untrusted; checked in messages.py) -----------------------------------------
     def _handle_msg(self, msg):
@@ -164,7 +169,8 @@ class TimeTravelWidget(DebuggerMixin, anywidget.AnyWidget):
 
     @message("request", rid=Token())
     def _on_request(self, rid):
-        """A view renders and asks for its own data stream."""
+        """A view renders and asks for its own data stream (it can render exports from now on: export.py)."""
+        self._view_opened(rid)
         self._send_data(rid)
 
     @message("sample", index=Index())
@@ -288,8 +294,10 @@ class TimeTravelWidget(DebuggerMixin, anywidget.AnyWidget):
 
     def _send_data(self, rid: str) -> None:
         """Answer one view's request: meta, the first epoch, its territory, the other epochs, ``done``;
-        then the other epochs' territories (in a background thread unless ``territories_in_background``
-        is False)."""
+        then the other epochs' territories. With ``territories_in_background`` (the default) the territories are
+        sent from a background thread; with ``stream_in_background`` everything after the first epoch is too,
+        so the next view's request (the second view of a comparison) is answered without waiting for this
+        view's whole stream."""
         p = self.payload
         self.send(*tr.meta_message(p, rid))
         chunks = tr.chunk_messages(p, rid)
@@ -302,17 +310,25 @@ class TimeTravelWidget(DebuggerMixin, anywidget.AnyWidget):
             first = None
         if first is not None:
             self.send(*next(tr.territory_messages(iter([(0, first)]), rid)))
+        if self.stream_in_background:
+            self._in_background(self._send_rest, rid, chunks, True)
+        else:
+            self._send_rest(rid, chunks, False)
+
+    def _in_background(self, fn, *args) -> None:
+        th = threading.Thread(target=fn, args=args, daemon=True, name=f"ttvis-stream-{args[0]}")
+        self._terr_threads = [t for t in self._terr_threads if t.is_alive()] + [th]
+        th.start()
+
+    def _send_rest(self, rid: str, chunks, in_thread: bool) -> None:
         for msg in chunks:
             self.send(*msg)
         self.send(*tr.done_message(rid))
         if self._territory_ok and len(self.epochs) > 1:
-            if self.territories_in_background:
-                th = threading.Thread(target=self._send_territories, args=(rid,), daemon=True,
-                                      name=f"ttvis-territories-{rid}")
-                self._terr_threads = [t for t in self._terr_threads if t.is_alive()] + [th]
-                th.start()
-            else:
+            if in_thread or not self.territories_in_background:
                 self._send_territories(rid)
+            else:
+                self._in_background(self._send_territories, rid)
 
     def _send_territories(self, rid: str) -> None:
         try:
@@ -373,6 +389,13 @@ class TimeTravelWidget(DebuggerMixin, anywidget.AnyWidget):
     def positions(self, epoch: int | None = None) -> np.ndarray:
         """float32 [N, 2] 2-D positions at ``epoch`` (default: the current one)."""
         return self.run.embedding(self.epoch if epoch is None else int(epoch))
+
+    def chart(self, height: int = 320):
+        """A plotly FigureWidget of the per-epoch training figures (and the run's faithfulness metrics when
+        already computed), linked both ways: click an epoch to go there; a marker follows ``w.time`` (chart.py)."""
+        from .chart import make_chart
+
+        return make_chart(self, height=height)
 
     def play(self, speed: float | None = None) -> None:
         if speed is not None:
