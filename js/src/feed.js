@@ -1,11 +1,14 @@
 // The view's data feed: asks the kernel for this view's own stream and applies its messages (meta, chunk,
-// territory, done) to the CPU store and the GPU; messages for every view (sample, focus, refused) go to handlers.
+// territory, done) to the CPU store and the GPU; messages for every view (sample, focus, refused) go to handlers,
+// and any other kernel message (the analysis answers) to on.message.
 import { newRid } from "./transport.js";
+
+const STREAM = ["meta", "chunk", "territory", "done"];  // this view's own data stream (by rid)
 
 export class DataFeed {
   /**
    * store: DataStore; renderer(): the Renderer or null; send(msg): to the kernel.
-   * on: {meta(), data(kind), sample(msg, buffers), focus(index), refused(msg), error(message)}.
+   * on: {meta(), data(kind), sample(msg, buffers), focus(index), refused(msg), error(message), message(msg, buffers)}.
    */
   constructor(store, renderer, send, on) {
     this.store = store;
@@ -29,6 +32,7 @@ export class DataFeed {
     if (c.type === "sample") return this.on.sample(c, buffers);
     if (c.type === "focus") return this.on.focus(c.index);
     if (c.type === "refused") return this.on.refused(c);
+    if (!STREAM.includes(c.type)) return this.on.message?.(c, buffers);
     if (c.rid !== this.rid || this.failed) return;
     const s = this.store;
     try {

@@ -43,6 +43,8 @@ export function installHook(v) {
     positionOf: (i) => v.positionOf(i),
     clientOf(i) { const p = v.positionOf(i); return p ? toClient(p[0], p[1]) : null; },
     isVisible: (i) => !!(v.loop.hidden && !v.loop.hidden[i]),
+    /** the debugger: inspected/pinned sample, toggles, neighbours drawn, trails, marks, events, results */
+    get debug() { return v.debug.snapshot(); },
   };
 }
 

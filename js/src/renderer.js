@@ -14,7 +14,8 @@ function compile(gl, type, src) {
   return s;
 }
 
-function program(gl, vs, fs) {
+/** Compile and link a program; returns {p, uni: {name: location}} (also used by the debugger's layers). */
+export function program(gl, vs, fs) {
   const p = gl.createProgram();
   const v = compile(gl, gl.VERTEX_SHADER, vs);
   const f = compile(gl, gl.FRAGMENT_SHADER, fs);
@@ -178,7 +179,9 @@ export class Renderer {
 
   /**
    * Draw one frame. s: {width, height (device px), dpr, e0, e1, frac, bounds, center, k (css px per unit),
-   * pointSize, colorBy, hasSel, hovered, marks, territory: {k0, k1, frac, opacity} | null}
+   * pointSize, colorBy, hasSel, hovered, marks, territory: {k0, k1, frac, opacity} | null, dim (alpha factor of
+   * unselected points, default 0.22), layers: {under: [], over: []} | null (each has draw(g): drawn before /
+   * after the points with g, the frame context below)}
    */
   draw(s) {
     const gl = this.gl;
@@ -215,6 +218,13 @@ export class Renderer {
       }
     }
 
+    const g = {
+      posTex: this.posTex, palette: this.paletteTex, nColors: this.nColors, width: this.width, n: this.n,
+      nEpochs: this.nEpochs, min: [xmin, ymin], range: [xmax - xmin || 1, ymax - ymin || 1], center: s.center,
+      scale: [sx, sy], px: [s.width, s.height], dpr: s.dpr, e0: s.e0, e1: s.e1, frac: s.frac, pointSize: s.pointSize * s.dpr,
+    };
+    for (const layer of s.layers?.under || []) layer.draw(g);
+
     const P = this.points;
     gl.useProgram(P.p);
     gl.bindVertexArray(this.vao);
@@ -239,6 +249,7 @@ export class Renderer {
     gl.uniform1i(u.u_colorBy, s.colorBy);
     gl.uniform1i(u.u_hasSel, s.hasSel ? 1 : 0);
     gl.uniform1i(u.u_marks, s.marks);
+    gl.uniform1f(u.u_dim, s.dim ?? 0.22);
     gl.uniform1i(u.u_pass, 0);
     gl.drawArrays(gl.POINTS, 0, this.n);
     let drawn = this.n;
@@ -253,6 +264,7 @@ export class Renderer {
       gl.drawArrays(gl.POINTS, s.hovered, 1);
     }
     gl.bindVertexArray(null);
+    for (const layer of s.layers?.over || []) layer.draw(g);
     return drawn;
   }
 

@@ -25,6 +25,7 @@ uniform int u_hovered;
 uniform int u_pass;         // 0 all, 1 selected overlay, 2 hovered overlay
 uniform int u_marks;        // MARK bits (flags.js)
 uniform int u_nColors;
+uniform float u_dim;        // alpha factor of unselected points while something is selected
 in uvec4 a_meta;            // label, prediction, previous prediction, flags | confidence << 8
 out vec4 v_color;
 flat out int v_ring;        // 0 none, 1 dark ring (error), 2 black thick ring (selected/hovered)
@@ -53,7 +54,7 @@ void main() {
   if (u_colorBy == 0 && a_meta.x == 65535u) cls = a_meta.y;
   float alpha = 0.35 + 0.65 * conf;
   bool sel = (flags & SELECTED) != 0u;
-  v_dim = (u_hasSel == 1 && !sel && u_pass == 0) ? 0.22 : 1.0;
+  v_dim = (u_hasSel == 1 && !sel && u_pass == 0) ? u_dim : 1.0;
   alpha *= v_dim;
   float size = u_size;
   v_ring = ((u_marks & MARK_ERRORS) != 0 && (flags & WRONG) != 0u) ? 1 : 0;

@@ -5,6 +5,7 @@
 // shadow root (marimo renders widgets in one; a style in document.head never reaches it), whether or not
 // the element is attached yet when anywidget calls render.
 import { h } from "./dom.js";
+import { DEBUGGER_CSS } from "./panels/debugger-css.js";
 
 export const CSS = `
 .ttvis-root { display: block; position: relative; width: 100%; max-width: 100%; min-width: 0; margin: 0;
@@ -71,5 +72,5 @@ export const CSS = `
 
 /** A <style> element holding CSS, to mount inside the view's root. */
 export function styleElement() {
-  return h("style", { class: "ttvis-styles" }, CSS);
+  return h("style", { class: "ttvis-styles" }, CSS + DEBUGGER_CSS);
 }

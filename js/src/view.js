@@ -1,7 +1,8 @@
 // One rendered view of a TimeTravelWidget: builds the DOM, creates the parts (data feed, timeline, model
-// sync, renderer, frame loop, interaction, panels, test hook) and wires them; holds the view-level actions.
+// sync, renderer, frame loop, interaction, panels, debugger, test hook) and wires them; holds the view-level actions.
 import { Camera } from "./camera.js";
 import { Controls } from "./controls.js";
+import { Debugger } from "./debugger.js";
 import { h, hexToRgb } from "./dom.js";
 import { DataFeed } from "./feed.js";
 import { FrameLoop } from "./frame.js";
@@ -10,7 +11,10 @@ import { Interaction } from "./interaction.js";
 import { LassoOverlay } from "./lasso.js";
 import { exportPanel } from "./panels/export.js";
 import { PanelHost, panelContext, textPanel } from "./panels/index.js";
+import { eventsPanel } from "./panels/events.js";
 import { legendPanel } from "./panels/legend.js";
+import { overlaysPanel } from "./panels/overlays.js";
+import { samplePanel } from "./panels/sample.js";
 import { Picker } from "./picking.js";
 import { createContext, Renderer } from "./renderer.js";
 import { Refusals, SHOW_MS } from "./refusals.js";
@@ -41,7 +45,7 @@ export class TimeTravelView {
     this.feed = new DataFeed(this.store, () => this.renderer, (msg) => this.sync.send(msg), {
       meta: () => this.onMeta(), data: () => { this.updateStatus(); this.panels.notify("data"); this.requestRender(); },
       sample: (c, buffers) => this.cache.receive(c, buffers), focus: (i) => this.focus(i), error: (m) => this.fail(m),
-      refused: (c) => this.refused(c),
+      refused: (c) => this.refused(c), message: (c, buffers) => this.debug.receive(c, buffers),
     });
     this.refusals = new Refusals(this.feed.rid);
     this.buildDom(el);
@@ -49,8 +53,13 @@ export class TimeTravelView {
     this.territories = new TerritoryLoader(this.store, () => this.renderer, () => this.requestRender());
     this.interaction = new Interaction(this);
     this.panels = new PanelHost({ side: this.side, bottom: this.bottom }, panelContext(this));
+    this.debug = new Debugger(this);
+    this.panels.listen((change) => this.debug.update(change));
     this.panels.add(legendPanel);
     this.panels.add(textPanel("ttvis-legend-note", GESTURES));
+    this.panels.add((ctx) => eventsPanel(ctx, this.debug));
+    this.panels.add((ctx) => overlaysPanel(ctx, this.debug));
+    this.panels.add((ctx) => samplePanel(ctx, this.debug));
     this.exporter = this.panels.add(exportPanel(this));
     this.applyInfo();
     installHook(this);
@@ -188,6 +197,7 @@ export class TimeTravelView {
 
   /** The kernel refused something this view sent: a notice in the status line for SHOW_MS. */
   refused(c) {
+    this.debug.refused(c);
     if (!this.refusals.receive(c, performance.now())) return;
     this.updateStatus();
     clearTimeout(this.refusalTimer);
@@ -273,6 +283,7 @@ export class TimeTravelView {
     this.canvas.width = Math.round(w * dpr);
     this.canvas.height = Math.round(hgt * dpr);
     this.lasso.resize(w, hgt, dpr);
+    this.debug.resize(w, hgt, dpr);
     this.camera.resize(w, hgt);
     if (!this.camera.touched && this.store.meta) this.camera.fit(this.store.bounds);
     this.picker.invalidate();
@@ -316,6 +327,7 @@ export class TimeTravelView {
     this.territories.dispose();
     this.interaction.dispose();
     this.panels.destroy();
+    this.debug.dispose();
     if (this.stopObserving) this.stopObserving();
     if (this.onContextLost) this.canvas.removeEventListener("webglcontextlost", this.onContextLost);
     if (this.renderer) this.renderer.dispose();

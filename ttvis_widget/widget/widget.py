@@ -19,6 +19,7 @@ import traitlets as t
 
 from ..palette import class_colors_hex
 from . import transport as tr
+from .debugger import DebuggerMixin
 from .export import ExportMixin
 from .fields import ClassIds, Choice, Epoch, Flag, Index, Indices, Number, Record, Token
 from .messages import MessageRefused, MessageRouter, message
@@ -68,7 +69,7 @@ def _last_epoch_index(w) -> int:
     return len(w.epochs) - 1
 
 
-class TimeTravelWidget(ExportMixin, anywidget.AnyWidget):
+class TimeTravelWidget(DebuggerMixin, ExportMixin, anywidget.AnyWidget):
     """Time-travelling scatterplot of a training run.
 
     ``TimeTravelWidget(content_path | TrainingDynamics | VisRun, method="dvi", run=None, **fit_params)``
@@ -78,6 +79,9 @@ class TimeTravelWidget(ExportMixin, anywidget.AnyWidget):
     (sample indices), ``hovered`` (-1 for none), ``color_by`` ("label" | "prediction"), ``filters``
     (``labels``/``predictions``: class ids or None, ``split``: "train"|"test"|"all", ``correctness``:
     "correct"|"incorrect"|"all"), ``point_size``, ``show_territory``, ``playing``, ``speed`` (epochs/s).
+
+    Debugger (``DebuggerMixin``, widget/debugger.py): ``events``, ``neighbors(i)``, ``similar(query)``,
+    ``influence(i)``, ``vis_errors(epoch)``, ``top_predictions(i)``, ``prediction_history(i)``.
     """
 
     _esm = BUNDLE if BUNDLE.exists() else _MISSING_BUNDLE_ESM
@@ -128,6 +132,7 @@ class TimeTravelWidget(ExportMixin, anywidget.AnyWidget):
         super().__init__(info=info, epoch=self.epochs[0], filters=dict(FILTER_DEFAULTS))
         for k, v in view.items():
             setattr(self, k, v)
+        self._debugger_init()
         self._messages = MessageRouter(self)
         self.on_msg(self._messages.dispatch)
         self._track_display()

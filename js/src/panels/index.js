@@ -6,11 +6,14 @@
 //                fractional epoch index), epochIndex, epoch (recorded epoch number), selection (sorted
 //                array), hovered (-1 none), colorBy, filters, counts (visible points per class), playing
 //   ctx.send     send(msg, buffers?): a custom message to the kernel (which validates it; see widget.py)
+//   ctx.samples  request(index, cb): a sample's image/text ({url, text, error}), fetched lazily (the "sample"
+//                message) and cached per model
 //   ctx.actions  setSelection(indices), setFilter(key, value), set({trait: value}), focus(index),
 //                setTime(t), requestRender()
 //   panel        {el: HTMLElement, area?: "side" | "bottom" (default "side"), update?(change), destroy?()}
 // `update(change)` is called with one of CHANGES after the view has applied the change; panels are
-// mounted in registration order and updated in that order. A panel never calls model.set itself.
+// mounted in registration order and updated in that order, after the host's listeners (non-visual parts
+// that follow the same changes: the debugger). A panel never calls model.set itself.
 import { h } from "../dom.js";
 
 export const CHANGES = Object.freeze([
@@ -21,6 +24,7 @@ export const CHANGES = Object.freeze([
   "selection",  // the selection changed (from the plot, a panel or the kernel)
   "hover",      // the hovered sample changed
   "flags",      // per-point flags recomputed: filters, colouring, counts at the shown epoch
+  "analysis",   // the debugger's state changed: an analysis answer arrived, a toggle, the pinned sample
 ]);
 
 export class PanelHost {
@@ -29,6 +33,12 @@ export class PanelHost {
     this.areas = areas;
     this.ctx = ctx;
     this.panels = [];
+    this.listeners = [];
+  }
+
+  /** fn(change) hears every change before the panels do. */
+  listen(fn) {
+    this.listeners.push(fn);
   }
 
   /** Create a panel from its factory and mount it; returns the panel. */
@@ -43,6 +53,7 @@ export class PanelHost {
   }
 
   notify(change) {
+    for (const fn of this.listeners) fn(change);
     for (const p of this.panels) if (p.update) p.update(change);
   }
 
@@ -52,6 +63,7 @@ export class PanelHost {
       p.el.remove();
     }
     this.panels = [];
+    this.listeners = [];
   }
 }
 
@@ -79,7 +91,7 @@ export function panelContext(v) {
     setTime: (t) => v.scrub(t, true),
     requestRender: () => v.requestRender(),
   };
-  return { state, send: (msg, buffers) => v.sync.send(msg, buffers), actions };
+  return { state, send: (msg, buffers) => v.sync.send(msg, buffers), actions, samples: v.cache };
 }
 
 /** A panel showing one static line of text (help, notes). */
