@@ -16,6 +16,7 @@ METHODS = {
     "umap": ".baselines:UMAPBaseline",
     "aligned-umap": ".baselines:AlignedUMAPBaseline",
     "pca": ".baselines:PCABaseline",
+    "dynavis": ".dynavis:DynaVis",
 }
 #: other spellings users type
 ALIASES = {"aligned_umap": "aligned-umap", "alignedumap": "aligned-umap", "time-vis": "timevis"}
