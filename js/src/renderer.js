@@ -178,7 +178,7 @@ export class Renderer {
 
   /**
    * Draw one frame. s: {width, height (device px), dpr, e0, e1, frac, bounds, center, k (css px per unit),
-   * pointSize, colorBy, hasSel, hovered, marks, territory: {k0, k1, frac, opacity} | null}
+   * pointSize, colorBy, hasSel, hovered, marks, territory: {k0, k1, frac, opacity, floor} | null}
    */
   draw(s) {
     const gl = this.gl;
@@ -208,6 +208,7 @@ export class Renderer {
         gl.uniform1i(q.uni.u_t1, 1);
         gl.uniform1f(q.uni.u_frac, t1 === t0 ? 0 : s.territory.frac);
         gl.uniform1f(q.uni.u_opacity, s.territory.opacity);
+        gl.uniform1f(q.uni.u_floor, s.territory.floor || 0);
         gl.uniform4f(q.uni.u_bounds, xmin, ymin, xmax, ymax);
         gl.uniform2f(q.uni.u_center, s.center[0], s.center[1]);
         gl.uniform2f(q.uni.u_scale, sx, sy);

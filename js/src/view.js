@@ -11,6 +11,7 @@ import { LassoOverlay } from "./lasso.js";
 import { exportPanel } from "./panels/export.js";
 import { PanelHost, panelContext, textPanel } from "./panels/index.js";
 import { legendPanel } from "./panels/legend.js";
+import { territoryPanel } from "./panels/territory.js";
 import { Picker } from "./picking.js";
 import { createContext, Renderer } from "./renderer.js";
 import { Refusals, SHOW_MS } from "./refusals.js";
@@ -52,6 +53,7 @@ export class TimeTravelView {
     this.panels.add(legendPanel);
     this.panels.add(textPanel("ttvis-legend-note", GESTURES));
     this.exporter = this.panels.add(exportPanel(this));
+    this.panels.add(territoryPanel(this));
     this.applyInfo();
     installHook(this);
     this.startRenderer();
@@ -137,7 +139,7 @@ export class TimeTravelView {
       this.selectionChanged(false);
     });
     s.on("change:playing", () => this.setPlaying(!!s.get("playing"), false));
-    for (const k of ["color_by", "filters", "point_size", "show_territory", "speed"]) {
+    for (const k of ["color_by", "filters", "point_size", "show_territory", "territory_opacity", "territory_extent", "speed"]) {
       s.on(`change:${k}`, () => { this.loop.invalidateFlags(); this.syncControls(); this.requestRender(); });
     }
     s.on("change:info", () => { this.applyInfo(); this.applyPalette(); });
