@@ -101,7 +101,7 @@ def logit_margin(logits: np.ndarray) -> np.ndarray:
 def support_reach(emb: np.ndarray, bounds, resolution: int, k: int = SUPPORT_K) -> np.ndarray:
     """float32 [R, R]: each grid cell's 2-D distance to its k-th nearest sample, in units of the embedding's own
     scale (the ``SUPPORT_QUANTILE`` of every sample's distance to its k-th nearest other sample): <= 1 inside
-    the support. Relative to the embedding's own spacing, so it does not depend on the units of the 2-D
+    the support; ``inf`` beyond ``FADE_TO`` scales (not measured further: a bounded search, 2-3x faster). Relative to the embedding's own spacing, so it does not depend on the units of the 2-D
     coordinates or the size of the box; the k-th neighbour (not the first) keeps a lone stray sample from
     claiming support around itself."""
     from scipy.spatial import cKDTree
@@ -117,7 +117,7 @@ def support_reach(emb: np.ndarray, bounds, resolution: int, k: int = SUPPORT_K) 
     xmin, ymin, xmax, ymax = bounds
     cell = float(np.hypot(xmax - xmin, ymax - ymin)) / r  # a spacing finer than a grid cell cannot be drawn
     scale = max(float(np.quantile(own, SUPPORT_QUANTILE)), cell, 1e-12)
-    d = tree.query(grid_points(bounds, r).astype(np.float64), k=k)[0]
+    d = tree.query(grid_points(bounds, r).astype(np.float64), k=k, distance_upper_bound=FADE_TO * scale * 1.001)[0]
     d = d[:, -1] if d.ndim == 2 else d
     return (d / scale).reshape(r, r).astype(np.float32)
 
