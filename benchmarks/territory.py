@@ -16,8 +16,8 @@ Per epoch (first, middle, last recorded unless --epochs), on the territory at th
   (render version 3: the image's alpha, i.e. the support, with extent "support"; 0.3 + 0.7 alpha with extent
   "full"; render version 2, which had no extent: the tint it kept, 0.25 far from the samples); *shown*: the
   mean of that weight (how much of the region is painted at all);
-* near the samples: the fraction of samples whose cell is drawn in full (weight 1, extent "support") and
-  whose cell's class is the model's prediction for the sample; and PPR (the round trip g(f(h)) keeps the
+* near the samples: the fraction of samples whose cell is drawn in full (weight 1, extent "support"), not
+  drawn at all (weight 0), and whose cell's class is the model's prediction for the sample; and PPR (the round trip g(f(h)) keeps the
   head's class), which depends only on the fitted run, never on how the territory is drawn.
 
 Prints one table per module and writes JSON (--out). Figures: benchmarks/RESULTS.md.
@@ -107,6 +107,7 @@ def measure_epoch(run, e, mod, r) -> dict:
     pred = d.predicted_class(e)
     rr, cc = sample_cells(emb, run.bounds, r)
     row["samples_in_full"] = float((views["support"][rr, cc] >= 0.999).mean())
+    row["samples_blank"] = float((views["support"][rr, cc] <= 0.0).mean())
     row["samples_class_agrees"] = float((terr.classes[rr, cc] == pred).mean()) if pred is not None else None
     head = d.head(e)
     reps = d.representation(e)
@@ -121,7 +122,7 @@ def measure_epoch(run, e, mod, r) -> dict:
 def print_table(label: str, rows: list[dict]) -> None:
     print(f"\n{label}")
     print("epoch | inside: cells / changes / shown changes | outside: cells / changes / shown changes (support;"
-          " full) / shown | far: changes / shown changes | samples in full / class agrees | PPR (train / test) |"
+          " full) / shown | far: changes / shown changes | samples in full / blank / class agrees | PPR (train / test) |"
           " territory s / support s")
     for r in rows:
         i, o, f = r["regions"]["inside"], r["regions"]["outside"], r["regions"]["far"]
@@ -129,7 +130,7 @@ def print_table(label: str, rows: list[dict]) -> None:
               f" | {o['cells']:.3f} / {o['changes']:.4f} / {o['shown_changes_support']:.4f} / "
               f"{o['shown_changes_full']:.4f} / {o['shown_support']:.4f}"
               f" | {f['changes']:.4f} / {f['shown_changes_support']:.4f}"
-              f" | {r['samples_in_full']:.4f} / {r['samples_class_agrees']:.4f}"
+              f" | {r['samples_in_full']:.4f} / {r['samples_blank']:.4f} / {r['samples_class_agrees']:.4f}"
               f" | {r['ppr']:.4f} ({r['ppr_train']:.4f} / {r['ppr_test']:.4f})"
               f" | {r['territory_s']:.2f} / {r['support_s']:.3f}")
     keys = [("inside", "changes"), ("inside", "shown_changes_support"), ("outside", "changes"),
