@@ -522,47 +522,6 @@ def test_fourier_features_let_the_decoder_resolve_finer_class_structure():
     assert acc[16] > 0.9 and acc[16] > acc[0] + 0.15, acc
 
 
-def test_territory_tint_fades_with_the_distance_to_the_samples_and_keeps_the_classes(tmp_path):
-    """territory.sample_support: full tint where samples lie, the floor far from all of them, never rising
-    with distance; colorize scales the tint by it (still along the class colour); the cache keeps it and
-    refuses a file rendered by another version."""
-    from ttvis_widget.engine import territory as T
-    from ttvis_widget.palette import class_colors
-
-    R = 64
-    bounds = (0.0, 0.0, 1.0, 1.0)
-    rng = np.random.default_rng(0)
-    emb = rng.uniform(0.0, 0.2, (200, 2))  # all samples in the bottom-left corner (row R-1, column 0)
-    sup = T.sample_support(emb, bounds, R)
-    assert sup.shape == (R, R) and sup.dtype == np.float32
-    assert sup[R - 1, 0] == 1.0 and sup[R - 5, 5] == 1.0  # under the samples
-    assert abs(float(sup[0, R - 1]) - T.FADE_FLOOR) < 1e-6  # the far corner
-    diag = [float(sup[R - 1 - i, i]) for i in range(R)]  # along the diagonal, away from the samples
-    assert all(b <= a + 1e-6 for a, b in zip(diag, diag[1:])) and diag[0] > diag[-1]
-
-    classes = np.full((R, R), 2, np.int16)
-    margin = np.ones((R, R), np.float32)
-    full = T.colorize(classes, margin, 3).astype(float)
-    faded = T.colorize(classes, margin, 3, sup).astype(float)
-    assert (faded[R - 1, 0] == full[R - 1, 0]).all()
-    white_gap = lambda img: 255.0 - img[..., :3]  # noqa: E731
-    far, near = white_gap(faded)[0, R - 1], white_gap(full)[0, R - 1]
-    np.testing.assert_allclose(far, T.FADE_FLOOR * near, atol=1.0)  # the same colour, lighter
-    pal = class_colors(3)[2].astype(float)
-    assert np.dot(far, 255 - pal) / (np.linalg.norm(far) * np.linalg.norm(255 - pal)) > 0.99
-
-    terr = T.Territory(faded.astype(np.uint8), classes, margin, bounds, "head", sup)
-    terr.save(tmp_path / "t.npz")
-    back = T.Territory.load(tmp_path / "t.npz", bounds)
-    np.testing.assert_array_equal(back.support, sup)
-    np.testing.assert_array_equal(back.classes, classes)
-    with np.load(tmp_path / "t.npz") as z:
-        old = {k: z[k] for k in z.files if k != "version"}  # as written before the fade
-    np.savez(tmp_path / "old.npz", **old)
-    with pytest.raises(ValueError, match="version"):
-        T.Territory.load(tmp_path / "old.npz", bounds)
-
-
 def test_epoch_heads_kl_with_linear_heads_equals_the_per_epoch_form(monkeypatch):
     """The KL term on reconstructed nodes of several epochs (TimeVis, DynaVis), each against its own epoch's
     head: with linear heads all E are applied in one product (losses._stacked_linear); value and gradient

@@ -374,6 +374,6 @@ def test_contracts_document_every_message_and_writable_trait(run):
     w = TimeTravelWidget(run=run)
     writable = [k for k in w.keys if w.trait_metadata(k, "browser") is not None]
     assert set(writable) == {"epoch", "time", "selection", "hovered", "color_by", "filters", "point_size", "speed",
-                             "show_territory", "playing"}
+                             "show_territory", "territory_opacity", "territory_extent", "playing"}
     for name in list(w._messages.specs) + writable:
         assert any(f"`{name}`" in ln.split("|")[1] for ln in rows), f"{name} is not in docs/CONTRACTS.md's tables"

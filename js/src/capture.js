@@ -114,13 +114,21 @@ function pngBytes(canvas) {
     (b) => (b ? b.arrayBuffer().then(resolve, reject) : reject(new Error("toBlob failed"))), "image/png"));
 }
 
-/** PNG bytes of the view at `scale`: {width, height, png: ArrayBuffer}. */
-export async function stillPng(view, scale) {
-  return atScale(view, scale, async (w, h) => {
-    const out = canvas2d(w, h);
-    await drawFrame(view, out, scale);
-    return { width: w, height: h, png: await pngBytes(out) };
-  });
+/**
+ * PNG bytes of the view at `scale`: {width, height, png: ArrayBuffer}. `style` ({territory_opacity?,
+ * territory_extent?}, from save_png) draws the territory its own way for this picture only.
+ */
+export async function stillPng(view, scale, style = null) {
+  view.loop.territoryOverride = style;
+  try {
+    return await atScale(view, scale, async (w, h) => {
+      const out = canvas2d(w, h);
+      await drawFrame(view, out, scale);
+      return { width: w, height: h, png: await pngBytes(out) };
+    });
+  } finally {
+    view.loop.territoryOverride = null;
+  }
 }
 
 /** Timeline positions of `frames` frames from epoch index k0 to k1 (both included). */

@@ -1,8 +1,8 @@
 // The frame loop: one requestAnimationFrame at a time; each frame advances playback, refreshes the
 // per-point flags when their inputs changed, picks the territory pair and draws; keeps the frame stats.
 import { computeFlags } from "./flags.js";
+import { territoryStyle } from "./territories.js";
 
-const TERRITORY_OPACITY = 0.6;
 const REPICK_MS = 100;  // while playing, the point under a still mouse is re-picked this often
 
 export class FrameLoop {
@@ -20,6 +20,7 @@ export class FrameLoop {
     this.firstFrameMs = null;  // ms from the view's creation to its first frame
     this.pointsDrawn = 0;
     this.dpr = null;     // a pixel ratio that overrides the screen's (exports draw at their own scale)
+    this.territoryOverride = null;  // {territory_opacity?, territory_extent?}: an export's own territory style
     this.flagsKey = "";
     this.lastRepick = 0;
     this.drawn = { time: NaN, k: -1 };
@@ -74,7 +75,7 @@ export class FrameLoop {
     let territory = null;
     if (v.sync.get("show_territory") && v.territories.available) {
       territory = v.territories.pick(ft.e0, ft.e1, ft.frac, tl.playing);
-      if (territory) territory.opacity = TERRITORY_OPACITY;
+      if (territory) Object.assign(territory, territoryStyle(v.sync, this.territoryOverride));
     }
     const cam = v.camera;
     this.pointsDrawn = v.renderer.draw({

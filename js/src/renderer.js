@@ -179,7 +179,7 @@ export class Renderer {
 
   /**
    * Draw one frame. s: {width, height (device px), dpr, e0, e1, frac, bounds, center, k (css px per unit),
-   * pointSize, colorBy, hasSel, hovered, marks, territory: {k0, k1, frac, opacity} | null, dim (alpha factor of
+   * pointSize, colorBy, hasSel, hovered, marks, territory: {k0, k1, frac, opacity, floor} | null, dim (alpha factor of
    * unselected points, default 0.22), layers: {under: [], over: []} | null (each has draw(g): drawn before /
    * after the points with g, the frame context below)}
    */
@@ -211,6 +211,7 @@ export class Renderer {
         gl.uniform1i(q.uni.u_t1, 1);
         gl.uniform1f(q.uni.u_frac, t1 === t0 ? 0 : s.territory.frac);
         gl.uniform1f(q.uni.u_opacity, s.territory.opacity);
+        gl.uniform1f(q.uni.u_floor, s.territory.floor || 0);
         gl.uniform4f(q.uni.u_bounds, xmin, ymin, xmax, ymax);
         gl.uniform2f(q.uni.u_center, s.center[0], s.center[1]);
         gl.uniform2f(q.uni.u_scale, sx, sy);

@@ -108,10 +108,12 @@ uniform sampler2D u_t0;
 uniform sampler2D u_t1;
 uniform float u_frac;
 uniform float u_opacity;
+uniform float u_floor;      // the least alpha kept far from the samples: 0 (extent "support") or more ("full")
 in vec2 v_uv;
 out vec4 outColor;
 void main() {
+  // the image's alpha is the territory's support (1 near samples, 0 far from them: engine/territory.py)
   vec4 c = mix(texture(u_t0, v_uv), texture(u_t1, v_uv), u_frac);
-  float a = c.a * u_opacity;
+  float a = u_opacity * (u_floor + (1.0 - u_floor) * c.a);
   outColor = vec4(c.rgb * a, a);
 }`;

@@ -63,7 +63,7 @@ export const CSS = `
 .ttvis-size { width: 70px; }
 .ttvis-find-input { width: 80px; }
 .ttvis-selection-info { color: #333; font-weight: 600; }
-.ttvis-export { display: flex; gap: 5px; align-items: center; flex-wrap: wrap; }
+.ttvis-export, .ttvis-territory-style { display: flex; gap: 5px; align-items: center; flex-wrap: wrap; }
 .ttvis-export-label { color: #555; }
 .ttvis-export-status { color: #555; margin-left: 4px; }
 .ttvis-export-status.ttvis-status-warn { color: #b3261e; }

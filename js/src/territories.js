@@ -1,7 +1,24 @@
 // Territory textures: decodes the received territory PNGs into GPU textures on demand (the ones a frame
-// needs, and the next one while playing) and picks the pair of textures a frame cross-fades.
+// needs, and the next one while playing) and picks the pair of textures a frame cross-fades; and the style
+// (opacity, extent) a frame draws them with.
 
 const KEEP = 12;  // territory textures kept on the GPU (LRU; the pair on screen is never evicted)
+export const DEFAULT_OPACITY = 0.6;
+/** Extent "full": the least alpha kept where the support's alpha is 0, so the decoder's far field shows faint. */
+export const FULL_FLOOR = 0.3;
+
+/**
+ * {opacity, floor} for the renderer from the traits territory_opacity (0..1) and territory_extent ("support":
+ * floor 0, only the supported part is drawn; "full": floor FULL_FLOOR), read through `sync`; `override` (an
+ * export's {territory_opacity?, territory_extent?}) takes precedence where it gives a valid value.
+ */
+export function territoryStyle(sync, override = null) {
+  const o = override || {};
+  const valid = (x) => typeof x === "number" && Number.isFinite(x) && x >= 0 && x <= 1;
+  const opacity = [o.territory_opacity, sync.get("territory_opacity")].find(valid);
+  const extent = [o.territory_extent, sync.get("territory_extent")].find((x) => x === "support" || x === "full");
+  return { opacity: opacity ?? DEFAULT_OPACITY, floor: extent === "full" ? FULL_FLOOR : 0 };
+}
 
 export class TerritoryLoader {
   /** store: DataStore (PNG blobs per epoch index); renderer(): Renderer | null; redraw(): after a decode. */
@@ -43,7 +60,8 @@ export class TerritoryLoader {
     const r = this.renderer();
     if (!blob || r.hasTerritory(k) || this.decoding.has(k)) return;
     this.decoding.add(k);
-    createImageBitmap(blob).then((bm) => {
+    // straight (not premultiplied) alpha: the colour must survive where the support's alpha is 0 ("full" extent)
+    createImageBitmap(blob, { premultiplyAlpha: "none", colorSpaceConversion: "none" }).then((bm) => {
       this.decoding.delete(k);
       const r2 = this.renderer();
       if (this.disposed || !r2) return;

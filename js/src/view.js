@@ -15,6 +15,7 @@ import { eventsPanel } from "./panels/events.js";
 import { legendPanel } from "./panels/legend.js";
 import { overlaysPanel } from "./panels/overlays.js";
 import { samplePanel } from "./panels/sample.js";
+import { territoryPanel } from "./panels/territory.js";
 import { Picker } from "./picking.js";
 import { createContext, Renderer } from "./renderer.js";
 import { Refusals, SHOW_MS } from "./refusals.js";
@@ -61,6 +62,7 @@ export class TimeTravelView {
     this.panels.add((ctx) => overlaysPanel(ctx, this.debug));
     this.panels.add((ctx) => samplePanel(ctx, this.debug));
     this.exporter = this.panels.add(exportPanel(this));
+    this.panels.add(territoryPanel(this));
     this.applyInfo();
     installHook(this);
     this.startRenderer();
@@ -146,7 +148,7 @@ export class TimeTravelView {
       this.selectionChanged(false);
     });
     s.on("change:playing", () => this.setPlaying(!!s.get("playing"), false));
-    for (const k of ["color_by", "filters", "point_size", "show_territory", "speed"]) {
+    for (const k of ["color_by", "filters", "point_size", "show_territory", "territory_opacity", "territory_extent", "speed"]) {
       s.on(`change:${k}`, () => { this.loop.invalidateFlags(); this.syncControls(); this.requestRender(); });
     }
     s.on("change:info", () => { this.applyInfo(); this.applyPalette(); });

@@ -6,11 +6,12 @@ Orientation: row 0 is the TOP (y = ymax), column 0 is x = xmin. Colours are ``pa
 (keyed by class index, the same colours as the points), blended with white by the confidence margin
 m = (s1 - s2) / (s1 - s_min) on raw logits; pixels with m < ``BOUNDARY_MARGIN`` are white (boundaries).
 
-Away from the data the decoder extrapolates: a pixel's tint fades with its distance to the nearest sample of
-the epoch (``support``, 1 within ``FADE_NEAR`` of the box's side, falling linearly to ``FADE_FLOOR`` at
-``FADE_FAR``), so the painted regions show where the territories are backed by samples and where they are the
-decoder's guess (with Fourier input features, models.Decoder, that guess has small islands far from any
-sample). The class of every pixel (``classes``) is kept; only the colour fades.
+Away from the samples the decoder extrapolates (with Fourier input features, models.Decoder, it paints small
+islands of many classes far from any sample). The image's alpha channel says where the territory is backed by
+samples (``support_alpha``): 1 inside the **support** -- cells whose distance to their k-th nearest sample is
+at most the embedding's own scale, a high quantile of the samples' distances to their k-th nearest sample --
+fading smoothly to 0 at ``FADE_TO`` times that scale. The view draws the far field absent (extent "support")
+or faint (extent "full"); the class of every pixel (``classes``) is kept. docs/methods/building-blocks.md.
 
 Without a head (or without an inverse) the territory falls back to a nearest-neighbour vote of the
 recorded predictions around each pixel in the 2-D embedding (pixels far from every sample stay white);
@@ -29,9 +30,12 @@ from ..palette import class_colors
 DEFAULT_RESOLUTION = 256
 BOUNDARY_MARGIN = 0.15
 MIN_STRENGTH, MAX_STRENGTH = 0.25, 0.7  # fraction of the class colour mixed into white
-FADE_NEAR, FADE_FAR, FADE_FLOOR = 0.04, 0.15, 0.25  # distance to the nearest sample / side of the box; tint kept
+#: support: a cell is inside when its 2-D distance to its SUPPORT_K-th nearest sample is at most the scale, the
+#: SUPPORT_QUANTILE of the samples' own distances to their SUPPORT_K-th nearest other sample (k of the kNN graph)
+SUPPORT_K, SUPPORT_QUANTILE = 15, 0.99
+FADE_TO = 2.0  # alpha falls smoothly from 1 at the scale to 0 at FADE_TO times the scale
 #: bumped when the rendering changes: a cached territory of another version is recomputed
-RENDER_VERSION = 2
+RENDER_VERSION = 3
 
 
 @dataclass
@@ -41,7 +45,7 @@ class Territory:
     margin: np.ndarray    # float32 [R, R] in [0, 1]
     bounds: tuple         # (xmin, ymin, xmax, ymax), same as run.bounds
     source: str = "head"  # "head" | "nn-vote"
-    support: np.ndarray | None = None  # float32 [R, R] in [FADE_FLOOR, 1]: the tint kept (1 near samples)
+    support: np.ndarray | None = None  # float32 [R, R] in [0, 1]: support_alpha, also the image's alpha
 
     @property
     def resolution(self) -> int:
@@ -94,29 +98,45 @@ def logit_margin(logits: np.ndarray) -> np.ndarray:
     return ((s1 - s2) / np.maximum(s1 - smin, 1e-8)).astype(np.float32)
 
 
-def sample_support(emb: np.ndarray, bounds, resolution: int) -> np.ndarray:
-    """float32 [R, R]: 1 where a sample lies within ``FADE_NEAR``·R pixels, falling linearly to ``FADE_FLOOR``
-    at ``FADE_FAR``·R and beyond (Euclidean distance transform of the grid cells that hold a sample)."""
-    from scipy.ndimage import distance_transform_edt
+def support_reach(emb: np.ndarray, bounds, resolution: int, k: int = SUPPORT_K) -> np.ndarray:
+    """float32 [R, R]: each grid cell's 2-D distance to its k-th nearest sample, in units of the embedding's own
+    scale (the ``SUPPORT_QUANTILE`` of every sample's distance to its k-th nearest other sample): <= 1 inside
+    the support; ``inf`` beyond ``FADE_TO`` scales (not measured further: a bounded search, 2-3x faster). Relative to the embedding's own spacing, so it does not depend on the units of the 2-D
+    coordinates or the size of the box; the k-th neighbour (not the first) keeps a lone stray sample from
+    claiming support around itself."""
+    from scipy.spatial import cKDTree
 
     r = int(resolution)
-    xmin, ymin, xmax, ymax = bounds
     emb = np.asarray(emb, np.float64)
     emb = emb[np.isfinite(emb).all(1)]
-    if not len(emb):
-        return np.ones((r, r), np.float32)
-    col = np.clip(((emb[:, 0] - xmin) / max(xmax - xmin, 1e-12) * r).astype(np.int64), 0, r - 1)
-    row = np.clip(((ymax - emb[:, 1]) / max(ymax - ymin, 1e-12) * r).astype(np.int64), 0, r - 1)
-    empty = np.ones((r, r), bool)
-    empty[row, col] = False
-    d = distance_transform_edt(empty) / r
-    t = np.clip((d - FADE_NEAR) / (FADE_FAR - FADE_NEAR), 0.0, 1.0)
-    return (1.0 - (1.0 - FADE_FLOOR) * t).astype(np.float32)
+    if len(emb) < 2:
+        return np.zeros((r, r), np.float32)  # nothing to measure a spacing with: all "inside"
+    k = min(int(k), len(emb) - 1)
+    tree = cKDTree(emb)
+    own = tree.query(emb, k=k + 1)[0][:, k]  # k-th nearest other sample (the sample itself is at 0)
+    xmin, ymin, xmax, ymax = bounds
+    cell = float(np.hypot(xmax - xmin, ymax - ymin)) / r  # a spacing finer than a grid cell cannot be drawn
+    scale = max(float(np.quantile(own, SUPPORT_QUANTILE)), cell, 1e-12)
+    d = tree.query(grid_points(bounds, r).astype(np.float64), k=k, distance_upper_bound=FADE_TO * scale * 1.001)[0]
+    d = d[:, -1] if d.ndim == 2 else d
+    return (d / scale).reshape(r, r).astype(np.float32)
+
+
+def support_alpha(reach: np.ndarray) -> np.ndarray:
+    """float32 in [0, 1]: 1 inside the support (reach <= 1), a smoothstep down to 0 at reach = ``FADE_TO``."""
+    t = np.clip((np.asarray(reach, np.float32) - 1.0) / (FADE_TO - 1.0), 0.0, 1.0)
+    return (1.0 - t * t * (3.0 - 2.0 * t)).astype(np.float32)
+
+
+def sample_support(emb: np.ndarray, bounds, resolution: int) -> np.ndarray:
+    """float32 [R, R] in [0, 1]: ``support_alpha(support_reach(...))`` of one epoch's 2-D positions."""
+    return support_alpha(support_reach(emb, bounds, resolution))
 
 
 def colorize(classes: np.ndarray, margin: np.ndarray, n_classes: int, support=None) -> np.ndarray:
-    """RGBA uint8 image: white + strength * (palette[class] - white); white at boundaries / unknown;
-    ``support`` (optional, [R, R] in [0, 1]) scales the strength."""
+    """RGBA uint8 image: white + strength * (palette[class] - white); white at boundaries / unknown; alpha
+    ``support`` ([R, R] in [0, 1]; None: opaque). The colour is kept where alpha is 0, so a view that draws the
+    full box ("full" extent) still has the decoder's class there."""
     pal = class_colors(max(int(n_classes), 1)).astype(np.float32)
     cls = classes.astype(np.int64)
     known = cls >= 0
@@ -127,12 +147,10 @@ def colorize(classes: np.ndarray, margin: np.ndarray, n_classes: int, support=No
     strength = MIN_STRENGTH + (MAX_STRENGTH - MIN_STRENGTH) * np.clip(
         (m - BOUNDARY_MARGIN) / max(top - BOUNDARY_MARGIN, 1e-6), 0, 1)
     strength = np.where(known & (m >= BOUNDARY_MARGIN), strength, 0.0)
-    if support is not None:
-        strength = strength * support
     rgb = 255.0 - strength[..., None] * (255.0 - col)
     out = np.empty(cls.shape + (4,), np.uint8)
     out[..., :3] = np.clip(np.round(rgb), 0, 255).astype(np.uint8)
-    out[..., 3] = 255
+    out[..., 3] = 255 if support is None else np.clip(np.round(255.0 * np.asarray(support, np.float32)), 0, 255)
     return out
 
 
@@ -194,7 +212,8 @@ def _vote_territory(run, epoch, resolution, k: int = 7) -> Territory | None:
         margin[s:s + 8192] = m.numpy()
     r = int(resolution)
     classes, margin = classes.reshape(r, r), margin.reshape(r, r)
-    return Territory(colorize(classes, margin, n_classes), classes, margin, run.bounds, "nn-vote")
+    support = sample_support(run.embedding(epoch), run.bounds, r)
+    return Territory(colorize(classes, margin, n_classes, support), classes, margin, run.bounds, "nn-vote", support)
 
 
 def compute_territory(run, epoch, resolution: int = DEFAULT_RESOLUTION) -> Territory | None:

@@ -164,17 +164,20 @@ class ExportMixin:
         return bool(self.__dict__.get("_live_views")) or bool(self.__dict__.get("_displayed"))
 
     # ---- Python API ------------------------------------------------------------------------------------
-    def save_png(self, path=None, scale: float = 2.0) -> ExportJob:
+    def save_png(self, path=None, scale: float = 2.0, territory_opacity: float | None = None,
+                 territory_extent: str | None = None) -> ExportJob:
         """Write the current view (points, territory, trails when shown, legend) as the browser renders it, at
         ``scale`` times the view's size, to ``path`` (default: ``<dataset>-<method>-epoch<e>.png`` in the
-        kernel's working directory; relative paths are taken from there). Returns an :class:`ExportJob` (the
-        file is written when the view answers; ``await`` it to wait in the cell). Raises :class:`NoViewError`
-        when no view is displayed."""
+        kernel's working directory; relative paths are taken from there). ``territory_opacity`` (0..1) and
+        ``territory_extent`` ("support" | "full") apply to this picture only (default: the widget's traits;
+        the view keeps its own). Returns an :class:`ExportJob` (the file is written when the view answers;
+        ``await`` it to wait in the cell). Raises :class:`NoViewError` when no view is displayed."""
         s = float(scale)
         if not SCALE[0] <= s <= SCALE[1]:
             raise ValueError(f"scale must be in [{SCALE[0]}, {SCALE[1]}], got {scale}")
+        style = self.territory_overrides(territory_opacity, territory_extent)
         p = self._export_path(path, (".png",), ".png")
-        return self._start_export("png", p, {"scale": s}, TIMEOUT_S)
+        return self._start_export("png", p, {"scale": s, **style}, TIMEOUT_S)
 
     def save_animation(self, path=None, epochs=None, seconds: float = 10.0, fps: int = 30) -> ExportJob:
         """Record the view travelling through ``epochs`` (None: all; or (first, last) recorded epochs) in

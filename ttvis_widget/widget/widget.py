@@ -23,6 +23,7 @@ from .debugger import DebuggerMixin
 from .export import ExportMixin
 from .fields import ClassIds, Choice, Epoch, Flag, Index, Indices, Number, Record, Token
 from .messages import MessageRefused, MessageRouter, message
+from .territory_style import TerritoryStyle
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 BUNDLE = STATIC / "widget.js"
@@ -41,7 +42,7 @@ CORRECTNESS = ("correct", "incorrect", "all")
 POINT_SIZE = (0.5, 64.0)
 SPEED = (0.05, 100.0)  # epochs per second
 VIEW_TRAITS = ("epoch", "time", "selection", "color_by", "filters", "point_size", "show_territory",
-               "playing", "speed")
+               "territory_opacity", "territory_extent", "playing", "speed")
 
 
 def _is_visrun(obj) -> bool:
@@ -69,7 +70,7 @@ def _last_epoch_index(w) -> int:
     return len(w.epochs) - 1
 
 
-class TimeTravelWidget(DebuggerMixin, ExportMixin, anywidget.AnyWidget):
+class TimeTravelWidget(DebuggerMixin, ExportMixin, TerritoryStyle, anywidget.AnyWidget):
     """Time-travelling scatterplot of a training run.
 
     ``TimeTravelWidget(content_path | TrainingDynamics | VisRun, method="dvi", run=None, **fit_params)``
@@ -78,7 +79,8 @@ class TimeTravelWidget(DebuggerMixin, ExportMixin, anywidget.AnyWidget):
     recorded epochs: 0 = first recorded epoch, fractional while scrubbing or playing), ``selection``
     (sample indices), ``hovered`` (-1 for none), ``color_by`` ("label" | "prediction"), ``filters``
     (``labels``/``predictions``: class ids or None, ``split``: "train"|"test"|"all", ``correctness``:
-    "correct"|"incorrect"|"all"), ``point_size``, ``show_territory``, ``playing``, ``speed`` (epochs/s).
+    "correct"|"incorrect"|"all"), ``point_size``, ``show_territory``, ``territory_opacity`` (0..1) and
+    ``territory_extent`` ("support" | "full"; territory_style.py), ``playing``, ``speed`` (epochs/s).
 
     Debugger (``DebuggerMixin``, widget/debugger.py): ``events``, ``neighbors(i)``, ``similar(query)``,
     ``influence(i)``, ``vis_errors(epoch)``, ``top_predictions(i)``, ``prediction_history(i)``.

@@ -40,7 +40,7 @@ export function exportPanel(v) {
       buttons.forEach((b) => { b.disabled = true; });
       try {
         if (c.kind === "png") {
-          const r = await stillPng(v, c.scale);
+          const r = await stillPng(v, c.scale, c);
           ctx.send({ type: "export_data", id: c.id, kind: "png", width: r.width, height: r.height }, [r.png]);
         } else if (c.kind === "webm") {
           say(`recording ${c.frames} frames…`);
