@@ -125,12 +125,13 @@ def test_stop_leaves_a_resumable_run(digits_path, tmp_path, monkeypatch):
     monkeypatch.setattr(PCAProjector, "fit_epoch", slow)
     w = holder["w"] = TimeTravelWidget(digits_path, method="pca", cache_dir=tmp_path)
     w.wait(120)
-    assert w.progress["state"] == "stopped" and w.ready_epochs == w.epochs[:2]
+    done = w.ready_epochs
+    assert w.progress["state"] == "stopped" and 2 <= len(done) < 8 and done == w.epochs[:len(done)]
     monkeypatch.setattr(PCAProjector, "fit_epoch", real)
     seen = []
     run = ttvis_widget.fit(digits_path, method="pca", cache_dir=tmp_path, progress=False,
                            callback=lambda e, *_: seen.append(e))
-    assert seen == w.epochs[2:] and run.manifest["resumed_epochs"] == w.epochs[:2]
+    assert seen == w.epochs[len(done):] and run.manifest["resumed_epochs"] == done
 
 
 def _recorder(src, dst, epochs):

@@ -113,7 +113,7 @@ class BackgroundFit:
         if self.live:
             from ..engine import registry
 
-            if "num_threads" in registry.get(self.method)._param_names():
+            if "num_threads" in registry.method_class(self.method)[1]._param_names():
                 p.setdefault("num_threads", 1)  # the kernel trains beside the fit
         return p
 
