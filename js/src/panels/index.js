@@ -21,6 +21,7 @@ export const CHANGES = Object.freeze([
   "selection",  // the selection changed (from the plot, a panel or the kernel)
   "hover",      // the hovered sample changed
   "flags",      // per-point flags recomputed: filters, colouring, counts at the shown epoch
+  "progress",   // the background fit's progress trait changed (panels/progress.js)
 ]);
 
 export class PanelHost {
