@@ -284,22 +284,25 @@ class BackgroundMixin:
     # ---- the background fit (background.py calls these from its thread) ------------------------------
     @property
     def _complete(self) -> bool:
-        return self._fit is None or (self.run.final is not None and not self._fit.live) or (
-            self.run.final is not None and len(self.run.ready) == len(self.epochs))
+        if self._fit is None:
+            return True
+        r = self._fit.run
+        return r.final is not None and len(r.ready) == len(self.epochs)
 
     def _ready_indices(self) -> list[int]:
         if self._fit is None:
             return list(range(len(self.epochs)))
         pos = {e: k for k, e in enumerate(self.epochs)}
-        return sorted(pos[e] for e in self.run.ready if e in pos)
+        return sorted(pos[e] for e in self._fit.run.ready if e in pos)
 
     def _fit_ready(self, epoch: int) -> None:
         k = self.epochs.index(int(epoch))
         self._streams.epoch_ready(k)
-        self.info = {**self.info, "ready": len(self.run.ready)}
+        self.info = {**self.info, "ready": len(self._fit.run.ready)}
 
     def _fit_epochs(self, epochs, dynamics) -> None:
         with self._streams.lock:
+            self.run = self._fit.run  # fitting again: new epochs
             self.dynamics = dynamics
             self.epochs = [int(e) for e in epochs]
             self._payload = None
@@ -308,6 +311,7 @@ class BackgroundMixin:
 
     def _fit_finished(self, run) -> None:
         with self._streams.lock:
+            self.run = run  # the finished VisRun: territories, inverse, metrics
             self._payload = None
             self._streams.set_bounds(run.bounds)  # the territories' frame
             self._streams.finished()
@@ -324,7 +328,7 @@ class BackgroundMixin:
     @property
     def ready_epochs(self) -> list[int]:
         """The epochs fitted so far (all of ``epochs`` once the fit has caught up)."""
-        return list(self.epochs) if self._fit is None else list(self.run.ready)
+        return list(self.epochs) if self._fit is None else list(self._fit.run.ready)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the background fit has caught up with the recording (every epoch recorded so far is
