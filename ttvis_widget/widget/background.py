@@ -270,6 +270,13 @@ class BackgroundMixin:
         self.run = fit.run
         self._streams = Streams(self)
 
+    def _window_if_large(self) -> None:
+        """A finished run too large for the browser (live.window_size) is streamed in windows too."""
+        from . import live
+
+        if self._streams is None and live.window_size(self.dynamics.n_samples, len(self.epochs), live.BROWSER_BUDGET):
+            self._streams = live.Streams(self, bounds=self.run.bounds)
+
     @message("window", rid=Token(), center=Int(0, _last_epoch_index), direction=Int(-1, 1))
     def _on_window(self, rid, center, direction):
         """A windowed view's time moved (live.py): slide its window of epochs, prefetching ahead."""

@@ -28,8 +28,9 @@ from . import transport as tr
 
 HEADROOM = 0.25
 #: what one view may hold of positions, predictions and confidences (GPU texture + its CPU copy: 4 + 7 bytes per
-#: point and epoch); beyond it the view holds a window of epochs around its time
-BROWSER_BUDGET = 512 * 1024 * 1024
+#: point and epoch); beyond it the view holds a window of epochs around its time. 256 MB: a tab's memory is a
+#: few GB at most, integrated GPUs share it, and a comparison shows two views
+BROWSER_BUDGET = 256 * 1024 * 1024
 BYTES_HELD = 11  # per point and epoch in the browser: uint16x2 on the GPU, and uint16x2 + uint16 + uint8 on the CPU
 
 
@@ -123,6 +124,8 @@ class Streams:
             self._send({"type": "chunk", "rid": v.rid, "seq": seq, "e0": k, "ne": 1, "s0": s0, "ns": ns,
                         "slot": slot}, bufs)
         v.held[k] = slot
+        if v.window:  # the kernel keeps no more wire arrays than the views hold: quantized again when asked
+            p._cache.pop(k, None)
 
     # ---- events -------------------------------------------------------------------------------------
     def open(self, rid: str) -> None:

@@ -122,6 +122,7 @@ class TimeTravelWidget(BackgroundMixin, ExportMixin, anywidget.AnyWidget):
             self.run = resolve_run(source, method=method, run=run, **kwargs)
         self.dynamics = self.run.dynamics
         self.epochs = [int(e) for e in self.run.epochs]
+        self._window_if_large()
         self._payload: tr.Payload | None = None
         self._territory_ok: bool | None = None
         self._class_count: int | None = None
