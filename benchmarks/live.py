@@ -107,7 +107,8 @@ def first_frame(server, browser, part, n=60_000, e=200, demo=None):
         try:
             ks = k.eval("{'t_ctor': t_ctor, 'ctor_s': ctor_s, 'n': w.info['n'], 'epochs': len(w.epochs)}")
             out = {"part": part, "n": ks["n"], "epochs": ks["epochs"], "ctor_s": ks["ctor_s"],
-                   "to_first_frame_s": ff["wall"] / 1000 - ks["t_ctor"]}
+                   "to_first_frame_s": ff["wall"] / 1000 - ks["t_ctor"],
+                   "view_first_frame_ms": ff["firstFrameMs"]}
             if part == "first-frame":
                 k.run("w.wait()", timeout=7200)
                 ep = k.eval("w.run.manifest['timings']['epochs'][str(w.epochs[0])]")
@@ -176,7 +177,8 @@ def main(argv=None):
                   f"-> target <= {t:.1f} s: {'met' if r['to_first_frame_s'] <= t else 'MISSED'}")
         elif r["part"] == "cached":
             print(f"ready run {r['n']:,} x {r['epochs']}: constructor {r['ctor_s']:.2f} s; first frame "
-                  f"{r['to_first_frame_s']:.2f} s after it -> target <= 0.5 s: "
+                  f"{r['to_first_frame_s']:.2f} s after it ({r['view_first_frame_ms']:.0f} ms of it from the view's "
+                  f"creation) -> target <= 0.5 s: "
                   f"{'met' if r['to_first_frame_s'] <= 0.5 else 'MISSED'}")
         else:
             print(f"windowed {r['n']:,} x {r['epochs']}: window {r['window']} epochs; first frame "

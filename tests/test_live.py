@@ -282,3 +282,8 @@ def test_a_view_that_cannot_hold_every_epoch_gets_a_window_that_slides(digits_pa
         "type": "window", "rid": "v1", "center": 99, "direction": 1}}}, "buffers": []})
     assert w.refusals[-1]["field"] == "center"
     w.stop()
+
+
+def test_live_mode_refuses_a_method_that_fits_all_epochs_at_once(digits_path, tmp_path):
+    with pytest.raises(ValueError, match=r"epoch after epoch \(dvi.*timevis fits all epochs at once"):
+        TimeTravelWidget(digits_path, method="timevis", live=True, cache_dir=tmp_path)

@@ -97,6 +97,13 @@ class BackgroundFit:
                             f"{type(source).__name__}")
         self.sink = sink
         self.plan = plan(source, method, **self._plan_params())
+        if self.live and not self.plan.estimator.per_epoch:
+            from ..engine import registry
+
+            per_epoch = [m for m in registry.names() if registry.method_class(m)[1].per_epoch]
+            raise ValueError(f"live=True needs a method that fits epoch after epoch ({', '.join(per_epoch)}): "
+                             f"{self.plan.method} fits all epochs at once, so every new epoch would refit (and move) "
+                             "all the others; fit it once the training has ended")
         self.run = FittingRun(self.plan)
         self.error: BaseException | None = None
         self._stop = threading.Event()
