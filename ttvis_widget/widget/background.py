@@ -112,6 +112,7 @@ class BackgroundFit:
         self._thread: threading.Thread | None = None
         self._t0 = time.perf_counter()
         self._epoch_s: list[float] = []
+        self.epoch_info: dict[int, dict] = {}  # the fit's per-epoch figures (seconds of graph, training, ...)
         self.progress = {"state": "starting", "stage": "", "epochs_done": 0, "epochs_total": len(self.plan.epochs),
                          "eta_s": None, "error": None}
 
@@ -208,6 +209,7 @@ class BackgroundFit:
         last = [time.perf_counter()]
 
         def on_epoch(e, emb, info):
+            self.epoch_info[int(e)] = {k: v for k, v in info.items() if isinstance(v, (int, float, str))}
             now = time.perf_counter()
             self._epoch_s.append(now - last[0])
             last[0] = now
