@@ -3,7 +3,8 @@
     python benchmarks/live.py --part first-frame   # the demo recording, no cache: constructor -> first frame
     python benchmarks/live.py --part cached        # 60k x 200 ready run: constructor -> first frame
     python benchmarks/live.py --part window        # 1M x 50: bytes on the wire, first frame, stalls scrubbing
-    python benchmarks/live.py                      # all three
+    python benchmarks/live.py --part kernel-latency  # the kernel's latency while a fit runs in a thread
+    python benchmarks/live.py                      # the three browser parts
 
 Targets (issues 27 and 30): no cache, time from ``TimeTravelWidget(...)`` to the first drawn frame <= DVI's
 first-epoch time + 1 s; a ready run at 60k x 200 <= 0.5 s; 1M x 50 streamed in a window without stalls.
@@ -146,9 +147,52 @@ def window(server, browser, n=1_000_000, e=50):
             "bytes_before_scrub": sent_start, "bytes_after_scrub": sent_end, "bytes_all_epochs": full, **scrub}
 
 
+def kernel_latency(seconds: float = 20.0) -> dict:
+    """Why a thread: how late the kernel's own Python work runs (a 5 ms sleep, in a loop) while a DVI fit of
+    digits runs in a background thread, versus with nothing running. No browser."""
+    import tempfile
+    import threading
+
+    import numpy as np
+
+    import ttvis_widget
+    from ttvis_widget.demo import make_digits_dynamics
+
+    path = make_digits_dynamics(Path(tempfile.mkdtemp(prefix="ttvis-lat-")) / "digits", epochs=4)
+
+    def lateness(stop_when):
+        late = []
+        while not stop_when():
+            t0 = time.perf_counter()
+            time.sleep(0.005)
+            late.append((time.perf_counter() - t0 - 0.005) * 1000)
+        return np.asarray(late)
+
+    t_end = time.perf_counter() + seconds / 2
+    idle = lateness(lambda: time.perf_counter() > t_end)
+    done, stop = threading.Event(), threading.Event()
+
+    def fit():
+        try:
+            ttvis_widget.fit(path, method="dvi", progress=False, cache_dir=tempfile.mkdtemp(), stop=stop)
+        except ttvis_widget.engine.FitStopped:
+            pass
+        done.set()
+
+    th = threading.Thread(target=fit, daemon=True)
+    th.start()
+    t_end = time.perf_counter() + seconds
+    busy = lateness(lambda: done.is_set() or time.perf_counter() > t_end)
+    stop.set()
+    th.join()
+    return {"part": "kernel-latency", **{f"idle_{q}": float(np.percentile(idle, q)) for q in (50, 99)},
+            **{f"fitting_{q}": float(np.percentile(busy, q)) for q in (50, 99)}, "fitting_max": float(busy.max()),
+            "samples": len(busy)}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--part", choices=["first-frame", "cached", "window", "all"], default="all")
+    ap.add_argument("--part", choices=["first-frame", "cached", "window", "kernel-latency", "all"], default="all")
     ap.add_argument("--demo", default=str(ROOT / "demo_data" / "fashion_mnist"), help="the demo recording")
     a = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
@@ -156,6 +200,12 @@ def main(argv=None):
 
     from tests.browser import harness
 
+    if a.part == "kernel-latency":
+        r = kernel_latency()
+        print(r)
+        print(f"kernel's 5 ms sleeps late by (ms): idle p50 {r['idle_50']:.2f} / p99 {r['idle_99']:.2f}; while DVI "
+              f"fits in a thread p50 {r['fitting_50']:.2f} / p99 {r['fitting_99']:.2f} / max {r['fitting_max']:.1f}")
+        return [r]
     parts = ["first-frame", "cached", "window"] if a.part == "all" else [a.part]
     server = harness.JupyterServer("lab")
     res = []
