@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -240,9 +241,18 @@ class BackgroundFit:
         from .. import load
         from ..engine.api import plan
 
+        from ..store.ttvis_layout import MANIFEST
+
         known = list(self.plan.epochs)
+        marker = Path(self.source) / MANIFEST  # ours: rewritten last by every add_epoch (other layouts: load)
+        seen = None
         while not self._stop.wait(POLL_S):
             try:
+                if marker.exists():
+                    stamp = marker.stat().st_mtime_ns, marker.stat().st_size
+                    if stamp == seen:
+                        continue
+                    seen = stamp
                 dyn = load(self.source)
             except Exception:  # noqa: BLE001 - a writer mid-update; the next poll reads it again
                 continue
