@@ -287,3 +287,18 @@ def test_a_view_that_cannot_hold_every_epoch_gets_a_window_that_slides(digits_pa
 def test_live_mode_refuses_a_method_that_fits_all_epochs_at_once(digits_path, tmp_path):
     with pytest.raises(ValueError, match=r"epoch after epoch \(dvi.*timevis fits all epochs at once"):
         TimeTravelWidget(digits_path, method="timevis", live=True, cache_dir=tmp_path)
+
+
+def test_the_live_notebook_ships_in_the_package_and_follows_its_recording():
+    import json
+    from pathlib import Path
+
+    import ttvis_widget.demo as demo
+
+    root = Path(__file__).resolve().parents[1]
+    shipped = Path(demo.__file__).with_name("live.ipynb")
+    assert shipped.read_bytes() == (root / "notebooks" / "live.ipynb").read_bytes()
+    code = ["".join(c["source"]) for c in json.loads(shipped.read_text())["cells"] if c["cell_type"] == "code"]
+    assert any("live=True" in c for c in code) and any("write_epoch" in c for c in code)
+    for c in code:
+        compile(c, "live.ipynb", "exec")  # every cell is valid Python
