@@ -81,11 +81,24 @@ class FittingRun:
         raise AttributeError(name)
 
 
+def _passive_openmp() -> None:
+    """Idle OpenMP threads sleep instead of spinning (OMP_WAIT_POLICY=PASSIVE) when torch has not started its
+    pool yet: a fit thread beside a training loop (or the other's spinning threads) on shared cores otherwise
+    stalls both. Read once by the OpenMP runtime at its start, so it is only set (never overridden) before torch
+    is imported; notebooks/live.ipynb sets it itself in its first cell."""
+    import os
+    import sys
+
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 class BackgroundFit:
     """Fit ``source`` (a content path or a TrainingDynamics) with ``method`` and ``fit_params`` in a thread,
     reporting to ``sink``; ``live``: keep following the recording for new epochs until ``stop()``."""
 
     def __init__(self, source, method: str, fit_params: dict, live: bool, sink):
+        _passive_openmp()
         from ..engine.api import plan
 
         self.source = source
