@@ -13,6 +13,7 @@ recorded epochs, growing in live mode), ``_fit_ready(epoch)`` (its embedding is 
 """
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from pathlib import Path
@@ -31,13 +32,15 @@ class FittingRun:
     ``embedding(e)`` of a ready epoch (from the run folder); territories, inverse and metrics once the fit is
     complete (``final``, the VisRun)."""
 
-    def __init__(self, plan_):
-        self.plan = plan_
-        self.method = plan_.method
-        self.params = dict(plan_.params)
-        self.dynamics = plan_.dynamics
-        self.epochs = list(plan_.epochs)
-        self.path = plan_.path
+    def __init__(self, dynamics, method: str, epochs, plan_=None):
+        self.plan = None
+        self.method = method
+        self.params: dict = {}
+        self.dynamics = dynamics
+        self.epochs = list(epochs)
+        self.path = None
+        if plan_ is not None:
+            self.set_plan(plan_)
         self.manifest: dict = {}
         self.ready: list[int] = []
         self.final = None
@@ -56,6 +59,10 @@ class FittingRun:
 
     def embeddings(self) -> np.ndarray:
         return np.stack([self.embedding(e) for e in self.epochs], 0)
+
+    def set_plan(self, plan_) -> None:
+        self.plan, self.method, self.params = plan_, plan_.method, dict(plan_.params)
+        self.dynamics, self.epochs, self.path = plan_.dynamics, list(plan_.epochs), plan_.path
 
     @property
     def bounds(self):
@@ -110,15 +117,20 @@ class BackgroundFit:
             raise TypeError("live=True follows a content path that a SummaryWriter writes; got "
                             f"{type(source).__name__}")
         self.sink = sink
-        self.plan = plan(source, method, **self._plan_params())
-        if self.live and not self.plan.estimator.per_epoch:
-            from ..engine import registry
+        from .. import load
+        from ..engine import registry
+        from ..engine.api import _select_epochs
 
-            per_epoch = [m for m in registry.names() if registry.method_class(m)[1].per_epoch]
-            raise ValueError(f"live=True needs a method that fits epoch after epoch ({', '.join(per_epoch)}): "
-                             f"{self.plan.method} fits all epochs at once, so every new epoch would refit (and move) "
-                             "all the others; fit it once the training has ended")
-        self.run = FittingRun(self.plan)
+        dyn = load(source)
+        name = registry.canonical(method)
+        epochs = _select_epochs(dyn, self.params.get("epochs"))
+        # the plan (and so the run cache's answer) needs the method's class, whose import starts torch: seconds
+        # in a fresh kernel. Planned here only when that is already paid, else first thing in the thread.
+        mod = registry.METHODS[name].split(":")[0]
+        self.plan = plan(dyn, method, **self._plan_params()) if f"ttvis_widget.engine{mod}" in sys.modules else None
+        self.run = FittingRun(dyn, name, epochs, self.plan)
+        if self.plan is not None:
+            self._check_live()
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._idle = threading.Event()  # set while caught up (nothing left to fit) or ended
@@ -127,8 +139,17 @@ class BackgroundFit:
         self._t0 = time.perf_counter()
         self._epoch_s: list[float] = []
         self.epoch_info: dict[int, dict] = {}  # the fit's per-epoch figures (seconds of graph, training, ...)
-        self.progress = {"state": "starting", "stage": "", "epochs_done": 0, "epochs_total": len(self.plan.epochs),
+        self.progress = {"state": "starting", "stage": "", "epochs_done": 0, "epochs_total": len(self.run.epochs),
                          "eta_s": None, "error": None}
+
+    def _check_live(self) -> None:
+        if self.live and not self.plan.estimator.per_epoch:
+            from ..engine import registry
+
+            per_epoch = [m for m in registry.names() if registry.method_class(m)[1].per_epoch]
+            raise ValueError(f"live=True needs a method that fits epoch after epoch ({', '.join(per_epoch)}): "
+                             f"{self.plan.method} fits all epochs at once, so every new epoch would refit (and move) "
+                             "all the others; fit it once the training has ended")
 
     def _plan_params(self) -> dict:
         p = dict(self.params)
@@ -186,6 +207,15 @@ class BackgroundFit:
 
     def _main(self) -> None:
         try:
+            if self.plan is None:
+                from ..engine.api import plan
+
+                self._report(stage=f"loading {self.method}")
+                self.plan = plan(self.run.dynamics, self.method, **self._plan_params())
+                self.run.set_plan(self.plan)
+                self._check_live()
+            if self._stop.is_set():  # stopped before anything started
+                raise FitStopped([], list(self.plan.epochs))
             while True:
                 self._fit_once()
                 if not self.live or self._stop.is_set():
@@ -271,10 +301,7 @@ class BackgroundFit:
                 continue
             if list(dyn.epochs) != known and len(dyn.epochs) > len(known):
                 self.plan = plan(dyn, self.method, **self._plan_params())
-                self.run.plan = self.plan
-                self.run.dynamics = dyn
-                self.run.epochs = list(self.plan.epochs)
-                self.run.path = self.plan.path
+                self.run.set_plan(self.plan)
                 self.run.final = None
                 self.sink._fit_epochs(list(self.plan.epochs), dyn)
                 return True
@@ -295,7 +322,7 @@ class BackgroundMixin:
         from .live import Streams
 
         fit = BackgroundFit(source, method, fit_params, live, self)
-        if fit.plan.complete() and not live:
+        if fit.plan is not None and fit.plan.complete() and not live:
             self.run = fit.plan.load()
             return
         self._fit = fit
