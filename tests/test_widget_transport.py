@@ -317,6 +317,7 @@ def test_accepts_run_keyword_and_rejects_garbage():
 
 def test_content_path_goes_through_fit(digits_path):
     w = TimeTravelWidget(digits_path, method="pca", progress=False)
+    assert w.wait(300)  # fitted in the background unless cached (tests/test_live.py)
     assert type(w.run).__name__ == "VisRun" and w.run.method == "pca"
     assert w.info["n"] == 1797 and w.info["epochs"] == list(range(1, 9))
     rec = Recorder(w)

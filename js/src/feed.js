@@ -1,9 +1,10 @@
 // The view's data feed: asks the kernel for this view's own stream and applies its messages (meta, chunk,
-// territory, done) to the CPU store and the GPU; messages for every view (sample, focus, refused) go to handlers,
+// epochs, bounds, evict, territory, done) to the CPU store and the GPU; messages for every view (sample, focus, refused) go to handlers,
 // and any other kernel message (the analysis answers) to on.message.
+import { WindowFollower, evict, growEpochs, layerOf, requantize } from "./stream.js";
 import { newRid } from "./transport.js";
 
-const STREAM = ["meta", "chunk", "territory", "done"];  // this view's own data stream (by rid)
+const STREAM = ["meta", "chunk", "epochs", "bounds", "evict", "territory", "done"];  // this view's own data stream (by rid)
 
 export class DataFeed {
   /**
@@ -27,6 +28,17 @@ export class DataFeed {
     this.send({ type: "request", rid: this.rid });
   }
 
+  /** Windowed views: tell the kernel where the time is, so it slides the window (stream.js). */
+  follow(t) {
+    if (!this.follower) this.follower = new WindowFollower(this.send, this.rid);
+    this.follower.follow(t, performance.now());
+  }
+
+  reupload() {
+    const s = this.store;
+    s.pos.forEach((p, e) => { if (p && s.loaded[e]) this.renderer().uploadPositions(layerOf(s, e), 0, p); });
+  }
+
   handle(c, buffers) {
     if (!c || typeof c !== "object") return;
     if (c.type === "sample") return this.on.sample(c, buffers);
@@ -38,12 +50,27 @@ export class DataFeed {
     try {
       if (c.type === "meta") {
         s.setMeta(c, buffers);
-        this.renderer().allocate(s.n, s.nEpochs);
+        this.layers = s.window || s.nEpochs;
+        this.renderer().allocate(s.n, this.layers);
         this.on.meta();
       } else if (c.type === "chunk") {
-        for (const p of s.addChunk(c, buffers)) this.renderer().uploadPositions(p.e, p.s0, p.data);
+        for (const p of s.addChunk(c, buffers)) this.renderer().uploadPositions(p.layer, p.s0, p.data);
         this.version++;
         if (s.epochsLoaded === s.nEpochs && this.allEpochsMs === null) this.allEpochsMs = performance.now() - this.createdAt;
+      } else if (c.type === "epochs") {  // a live recording grew: a longer timeline, no reload
+        if (growEpochs(s, c.epochs) && !s.window && s.nEpochs > this.layers) {
+          this.layers = Math.min(Math.max(s.nEpochs, Math.ceil(this.layers * 1.5)), this.renderer().maxLayers);
+          this.renderer().allocate(s.n, this.layers);  // a new texture: upload what is held again
+          this.reupload();
+          this.on.reallocated();
+        }
+      } else if (c.type === "bounds") {  // later chunks use these bounds: re-quantize what is held
+        for (const e of requantize(s, c.bounds)) this.renderer().uploadPositions(layerOf(s, e), 0, s.pos[e]);
+        this.version++;
+        this.on.bounds();
+      } else if (c.type === "evict") {
+        evict(s, c.epochs);
+        this.version++;
       } else if (c.type === "territory") {
         s.addTerritories(c, buffers);
       } else if (c.type === "done") {

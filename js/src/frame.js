@@ -2,6 +2,7 @@
 // per-point flags when their inputs changed, picks the territory pair and draws; keeps the frame stats.
 import { computeFlags } from "./flags.js";
 import { territoryStyle } from "./territories.js";
+import { layerOf } from "./stream.js";
 
 const REPICK_MS = 100;  // while playing, the point under a still mouse is re-picked this often
 
@@ -19,6 +20,7 @@ export class FrameLoop {
     this.lastTs = 0;
     this.firstFrameMs = null;  // ms from the view's creation to its first frame
     this.pointsDrawn = 0;
+    this.stalls = 0;  // windowed views: frames that could not show the requested time (stream.js)
     this.dpr = null;     // a pixel ratio that overrides the screen's (exports draw at their own scale)
     this.territoryOverride = null;  // {territory_opacity?, territory_extent?}: an export's own territory style
     this.flagsKey = "";
@@ -64,8 +66,12 @@ export class FrameLoop {
       v.sync.pushTime(false);
     }
     const s = v.store;
-    if (!s.meta || !s.epochReady(0)) return;
+    if (!s.meta || !s.anyReady()) return;
     const ft = tl.frameTime();
+    if (s.window) {
+      v.feed.follow(tl.t);
+      if (ft.stalled && (tl.playing || tl.scrubbing)) this.stalls++;
+    }
     this.updateFlags(ft.k);
     const mouse = v.interaction.mouse;
     if (tl.playing && mouse && t0 - this.lastRepick > REPICK_MS) {
@@ -80,7 +86,7 @@ export class FrameLoop {
     const cam = v.camera;
     this.pointsDrawn = v.renderer.draw({
       width: v.canvas.width, height: v.canvas.height, dpr: this.dpr || window.devicePixelRatio || 1,
-      e0: ft.e0, e1: ft.e1, frac: ft.frac, bounds: s.bounds, center: [cam.cx, cam.cy], k: cam.k,
+      e0: layerOf(s, ft.e0), e1: layerOf(s, ft.e1), frac: ft.frac, bounds: s.bounds, center: [cam.cx, cam.cy], k: cam.k,
       pointSize: v.sync.get("point_size") || 4, colorBy: v.sync.get("color_by") === "prediction" ? 1 : 0,
       hasSel: v.selection.size > 0, hovered: v.hovered, marks: v.controls.marks, territory,
       dim: v.debug.dim, layers: v.debug.layers(ft, tl.maxLoaded),

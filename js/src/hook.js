@@ -20,7 +20,7 @@ export function installHook(v) {
     get done() { return !!v.store.done; },
     get lastFrameMs() { return v.loop.lastFrameMs; },
     /** ms from this view's creation (the widget displayed) to its first frame / to all epochs resident */
-    get timings() { return { firstFrameMs: v.loop.firstFrameMs, allEpochsMs: v.feed.allEpochsMs }; },
+    get timings() { return { firstFrameMs: v.loop.firstFrameMs, allEpochsMs: v.feed.allEpochsMs, createdMs: v.feed.createdAt }; },
     get frames() { return v.loop.frames; },
     get frameIntervals() { return v.loop.frameIntervals.slice(); },
     get playing() { return v.timeline.playing; },
@@ -30,6 +30,12 @@ export function installHook(v) {
     get territoriesLoaded() { return v.store.territory ? v.store.territory.filter((x) => x).length : 0; },
     get camera() { return { cx: v.camera.cx, cy: v.camera.cy, k: v.camera.k, w: v.camera.w, h: v.camera.h }; },
     get bounds() { return v.store.bounds; },
+    /** live and windowed streams (stream.js): epochs held, the window size (0: all), frames that stalled */
+    get held() { const s = v.store; return s.loaded ? [...s.loaded.keys()].filter((e) => s.epochReady(e)) : []; },
+    get window() { return v.store.window || 0; },
+    get stalls() { return v.loop.stalls; },
+    get sliderMax() { return Number(v.controls.slider.max); },
+    get progress() { return v.model.get("progress") || {}; },
     /** this view's refusals from the kernel, oldest first: [{message, field, reason, at}] */
     get refusals() { return v.refusals.items.map((r) => ({ ...r })); },
     /** what the page could send anyway (the browser is untrusted): lets tests send bad input the real way */

@@ -33,7 +33,7 @@ export class Interaction {
   /** Nearest visible sample to canvas-local (lx, ly) within a few pixels, or -1. */
   pick(lx, ly) {
     const v = this.v, s = v.store;
-    if (!s.meta || !s.epochReady(0)) return -1;
+    if (!s.meta || !s.anyReady()) return -1;
     const [x, y] = v.camera.toData(lx, ly);
     const rpx = Math.max(HOVER_RADIUS_MIN_PX, (v.sync.get("point_size") || 4) * 0.75 + 2);
     return v.picker.nearest(this.currentXY(), v.loop.hidden, x, y, rpx / v.camera.k);

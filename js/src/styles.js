@@ -55,6 +55,7 @@ export const CSS = `
 .ttvis-legend-all { margin-top: 4px; }
 .ttvis-legend-note { color: #777; font-size: 11px; }
 .ttvis-timebar { display: flex; gap: 6px; align-items: center; padding-top: 6px; }
+.ttvis-progress { display: none; align-items: center; gap: 8px; font-size: 12px; color: #333; }
 .ttvis-slider { flex: 1 1 auto; min-width: 80px; }
 .ttvis-epoch { min-width: 120px; font-variant-numeric: tabular-nums; }
 .ttvis-play { min-width: 34px; }

@@ -1,5 +1,7 @@
 // Training time of one view: the requested time (a fractional epoch index), playback and stepping, and
 // frameTime(), the ONE place that turns a time into the pair of loaded epochs and the fraction to draw.
+import { frameTimeHeld } from "./stream.js";
+
 
 /**
  * What to draw for time t on a timeline of nEpochs epochs when epochs 0..maxLoaded are loaded. Pure.
@@ -44,6 +46,8 @@ export class Timeline {
   }
 
   frameTime() {
+    const s = this.store;
+    if (s.window) return frameTimeHeld(this.t, this.nEpochs, (e) => s.epochReady(e));
     return frameTime(this.t, this.nEpochs, this.maxLoaded);
   }
 
@@ -77,7 +81,8 @@ export class Timeline {
     const dt = Math.min(0.25, (now - (this.lastTick || now)) / 1000);
     this.lastTick = now;
     const E = this.nEpochs;
-    if (this.maxLoaded >= Math.min(E - 1, Math.ceil(this.t + 1e-9))) this.t += dt * speed;
+    const next = Math.min(E - 1, Math.ceil(this.t + 1e-9));
+    if (this.store.window ? this.store.epochReady(next) : this.maxLoaded >= next) this.t += dt * speed;
     if (this.t >= E - 1) {
       this.t = E - 1;
       return true;

@@ -40,6 +40,9 @@ export class DataStore {
     this.territory = new Array(this.nEpochs).fill(null);
     this.chunksReceived = 0;
     this.done = false;
+    this.window = content.window || 0;  // > 0: this view holds at most `window` epochs (stream.js)
+    this.slots = this.window ? new Map() : null;  // epoch index -> GPU layer
+    this.live = !!content.live;
   }
 
   /** chunk message: returns [{e, s0, data}] position pieces to upload to the GPU. */
@@ -61,7 +64,8 @@ export class DataStore {
         this.conf[e].set(conf.subarray(j * ns, (j + 1) * ns), s0);
       }
       this.loaded[e] += ns;
-      pieces.push({ e, s0, data: this.pos[e].subarray(s0 * 2, (s0 + ns) * 2) });
+      if (this.slots && c.slot !== undefined) this.slots.set(e, c.slot);
+      pieces.push({ e, layer: this.slots ? (c.slot ?? 0) : e, s0, data: this.pos[e].subarray(s0 * 2, (s0 + ns) * 2) });
     }
     this.chunksReceived++;
     return pieces;
@@ -76,6 +80,13 @@ export class DataStore {
 
   epochReady(e) {
     return this.loaded && e >= 0 && e < this.nEpochs && this.loaded[e] >= this.n;
+  }
+
+  /** Whether any epoch is held in full (something can be drawn). */
+  anyReady() {
+    if (!this.loaded) return false;
+    for (let e = 0; e < this.nEpochs; e++) if (this.loaded[e] >= this.n) return true;
+    return false;
   }
 
   get epochsLoaded() {

@@ -10,6 +10,7 @@ import { destroyedHook, installHook } from "./hook.js";
 import { Interaction } from "./interaction.js";
 import { LassoOverlay } from "./lasso.js";
 import { exportPanel } from "./panels/export.js";
+import { progressPanel } from "./panels/progress.js";
 import { PanelHost, panelContext, textPanel } from "./panels/index.js";
 import { eventsPanel } from "./panels/events.js";
 import { legendPanel } from "./panels/legend.js";
@@ -20,6 +21,7 @@ import { Picker } from "./picking.js";
 import { createContext, Renderer } from "./renderer.js";
 import { Refusals, SHOW_MS } from "./refusals.js";
 import { observeSize } from "./resize.js";
+import { loadedGradient } from "./stream.js";
 import { styleElement } from "./styles.js";
 import { ModelSync } from "./sync.js";
 import { TerritoryLoader } from "./territories.js";
@@ -47,6 +49,8 @@ export class TimeTravelView {
       meta: () => this.onMeta(), data: () => { this.updateStatus(); this.panels.notify("data"); this.requestRender(); },
       sample: (c, buffers) => this.cache.receive(c, buffers), focus: (i) => this.focus(i), error: (m) => this.fail(m),
       refused: (c) => this.refused(c), message: (c, buffers) => this.debug.receive(c, buffers),
+      reallocated: () => { this.loop.invalidateFlags(); this.selectionChanged(false); },
+      bounds: () => this.boundsChanged(),
     });
     this.refusals = new Refusals(this.feed.rid);
     this.buildDom(el);
@@ -63,6 +67,7 @@ export class TimeTravelView {
     this.panels.add((ctx) => samplePanel(ctx, this.debug));
     this.exporter = this.panels.add(exportPanel(this));
     this.panels.add(territoryPanel(this));
+    this.panels.add(progressPanel(this));
     this.applyInfo();
     installHook(this);
     this.startRenderer();
@@ -153,6 +158,7 @@ export class TimeTravelView {
     }
     s.on("change:info", () => { this.applyInfo(); this.applyPalette(); });
     s.on("change:status", () => this.updateStatus());
+    s.on("change:progress", () => this.panels.notify("progress"));
     s.on("change:hovered", () => {
       const v = s.get("hovered");
       if (v !== this.hovered && !this.interaction.mouse) this.setHovered(v, false);
@@ -185,16 +191,27 @@ export class TimeTravelView {
   updateStatus() {
     const s = this.store;
     let txt = this.sync.get("status") || "";
-    if (s.meta && !s.done) txt = `loading epochs ${s.epochsLoaded}/${s.nEpochs}…`;
+    if (s.meta && s.window) txt = txt || `${s.epochsLoaded} of ${s.nEpochs} epochs held (window)`;
+    else if (s.meta && !s.done) txt = s.live ? `${s.epochsLoaded}/${s.nEpochs} epochs` : `loading epochs ${s.epochsLoaded}/${s.nEpochs}…`;
     else if (s.meta) {
       const b = this.renderer?.bytes || 0;
       txt = txt || `${s.nEpochs} epochs on GPU (${b >= 1048576 ? (b / 1048576).toFixed(1) + " MB" : Math.ceil(b / 1024) + " KB"})`;
     }
+    if (s.meta) this.controls.slider.style.background = loadedGradient((e) => s.epochReady(e), s.nEpochs);
     const notice = this.refusals.text(performance.now());
     this.controls.setStatus(notice || txt, !!notice);
     if (this.error) return;
-    if (s.meta && s.epochReady(0)) this.message.style.display = "none";
-    else this.message.textContent = s.meta ? "loading the first epoch…" : "waiting for the kernel…";
+    if (s.meta && s.anyReady()) this.message.style.display = "none";
+    else this.message.textContent = s.meta ? (s.live ? "fitting the first epoch…" : "loading the first epoch…")
+      : "waiting for the kernel…";
+  }
+
+  /** New bounds (a live fit spread out): positions were re-quantized in place, so nothing moves on screen;
+   * before the first frame the camera frames them. */
+  boundsChanged() {
+    this.picker.invalidate();
+    if (!this.camera.touched && !this.loop.frames) this.camera.fit(this.store.bounds);
+    this.requestRender();
   }
 
   /** The kernel refused something this view sent: a notice in the status line for SHOW_MS. */
@@ -300,7 +317,7 @@ export class TimeTravelView {
   /** Data coordinates of sample i at the drawn time, or null before its data arrived. */
   positionOf(i) {
     const s = this.store;
-    if (!s.meta || !s.epochReady(0) || i < 0 || i >= s.n) return null;
+    if (!s.meta || !s.anyReady() || i < 0 || i >= s.n) return null;
     const ft = this.timeline.frameTime();
     return s.positionAt(i, ft.e0, ft.e1, ft.frac);
   }
@@ -325,6 +342,7 @@ export class TimeTravelView {
     } catch (e) { /* the comm is gone already */ }
     clearTimeout(this.refusalTimer);
     this.loop.dispose();
+    if (this.feed.follower) this.feed.follower.dispose();
     this.sync.dispose();
     this.territories.dispose();
     this.interaction.dispose();

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import registry
-from .checkpoints import Checkpoints
+from .checkpoints import Checkpoints, RunLock
 from .driver import FitStopped
 from .run import (RUN_FORMAT, RUN_FORMAT_VERSION, VisRun, data_fingerprint, global_bounds, library_versions,
                   read_run_manifest, run_key, write_run_manifest)
@@ -34,18 +34,35 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def fit(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto", seed: int = 0,
-        cache_dir=None, progress: bool = True, callback=None, stop=None, **params) -> VisRun:
-    """Fit (or load from cache) a visualization of the training dynamics.
+class RunPlan:
+    """Where a fit's results live and what it fits, before anything is written: ``dynamics``, ``method``
+    (canonical name), ``epochs``, ``estimator`` (the method object), ``params`` (result-defining),
+    ``fingerprint``, ``path`` (the run folder), ``store`` (its Checkpoints)."""
 
-    ``method``: one of ``registry.names()`` ("dvi", "timevis", "umap", "aligned-umap", "pca", ...);
-    ``params`` go to the method class (an unknown name or value is a ValueError). Results live in
-    ``<dynamics.output_dir>/runs/<method>-<hash>/`` (``cache_dir/runs/...`` when given); the hash covers the
-    method, its result-defining params (seed included, device not), the epochs and a fingerprint of the data.
-    A finished run is loaded without training; an interrupted one resumes. ``callback(epoch, embedding,
-    info)`` is called after each finished epoch. ``stop`` (e.g. a threading.Event): once set, the fit ends at
-    the next epoch boundary with ``FitStopped``, its finished epochs saved; fitting again resumes.
-    """
+    def __init__(self, dynamics, method, epochs, estimator, params, fingerprint, path):
+        self.dynamics, self.method, self.epochs = dynamics, method, epochs
+        self.estimator, self.params, self.fingerprint = estimator, params, fingerprint
+        self.path = Path(path)
+        self.store = Checkpoints(self.path)
+
+    def finished(self) -> list[int]:
+        """Epochs whose embedding the run folder holds (written last for an epoch: final)."""
+        return [e for e in self.epochs if self.store.has_embedding(e)]
+
+    def complete(self) -> bool:
+        man = read_run_manifest(self.path)
+        return bool(man and man.get("complete")) and len(self.finished()) == len(self.epochs)
+
+    def load(self) -> VisRun:
+        """The finished run, without training (``complete()`` must hold)."""
+        self.estimator.load(self.dynamics, self.epochs, self.store)
+        return VisRun(self.method, self.params, self.epochs, self.dynamics, self.path, read_run_manifest(self.path),
+                      self.estimator, self.store)
+
+
+def plan(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto", seed: int = 0, cache_dir=None,
+         progress: bool = True, **params) -> RunPlan:
+    """What ``fit`` with these arguments would fit and where (validates everything; writes nothing)."""
     from .. import load
 
     dyn = load(path_or_dynamics)
@@ -62,20 +79,113 @@ def fit(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto"
         except RuntimeError:
             root = Path(tempfile.mkdtemp(prefix="ttvis-runs-"))
             warnings.warn(f"in-memory dynamics without cache_dir: the run is stored in the temporary folder {root} "
-                          "(pass cache_dir=... to keep it)", stacklevel=2)
-    path = root / "runs" / f"{name}-{run_key(name, cparams, eps, fp)}"
-    ck = Checkpoints(path)
+                          "(pass cache_dir=... to keep it)", stacklevel=3)
+    return RunPlan(dyn, name, eps, est, cparams, fp, root / "runs" / f"{name}-{run_key(name, cparams, eps, fp)}")
 
-    man = read_run_manifest(path)
-    if man is not None and man.get("complete") and all(ck.has_embedding(e) for e in eps):
-        est.load(dyn, eps, ck)
-        return VisRun(name, cparams, eps, dyn, path, man, est, ck)
 
+def _lineage(plan_: RunPlan) -> dict:
+    """What a run must share with another for one to extend the other: method, params, data sizes and the
+    first epoch (data_fingerprint of the first epoch alone)."""
+    first = data_fingerprint(plan_.dynamics, plan_.epochs[:1])
+    return {"method": plan_.method, "params": plan_.params, "n_samples": first["n_samples"], "dim": first["dim"],
+            "first_epoch": plan_.epochs[0], "first_sha1": first["sha1"]}
+
+
+#: the files of a run folder that hold per-epoch results independent of the later epochs (a run extended by
+#: new epochs takes them over); territories and metrics depend on the run's bounds / all its epochs: not taken
+_EXTENDABLE = ("embedding_", "models", "state", "borders", "border_embedding")
+
+
+def _seed_from_prefix(plan_: RunPlan, lineage: dict) -> list[int]:
+    """A new run of epochs 1..k+m starts from a finished-or-stopped run of the same lineage whose epochs are a
+    prefix of them (live recordings, a recording extended by more training): its per-epoch files are linked
+    (hard links: every write is a rename, so neither run can change the other's files) and the driver restores
+    them instead of refitting. Returns the epochs taken over."""
+    if not plan_.estimator.per_epoch:
+        return []  # a method that fits all epochs at once refits everything for new epochs
+    best, best_done = None, []
+    for man_path in sorted(plan_.path.parent.glob(f"{plan_.method}-*/manifest.json")):
+        folder = man_path.parent
+        if folder == plan_.path:
+            continue
+        man = read_run_manifest(folder)
+        if not man or man.get("lineage") != lineage:
+            continue
+        eps = [int(e) for e in man.get("epochs", [])]
+        if eps != plan_.epochs[:len(eps)]:
+            continue
+        ck = Checkpoints(folder)
+        done = []
+        for e in eps:  # a prefix of finished epochs (a stopped fit finished them in order)
+            if not ck.has_embedding(e):
+                break
+            done.append(e)
+        if len(done) > len(best_done):
+            best, best_done = folder, done
+    if best is None:
+        return []
+    import os
+    import shutil
+
+    keep_epochs = {str(e) for e in best_done}
+    for src in best.rglob("*"):
+        rel = src.relative_to(best)
+        if not src.is_file() or not rel.parts[0].startswith(_EXTENDABLE) or src.name.startswith(".tmp"):
+            continue
+        if rel.parts[0].startswith("embedding_") and src.stem.split("_")[-1] not in keep_epochs:
+            continue
+        dst = plan_.path / rel
+        if dst.exists():
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+    return best_done
+
+
+def fit(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto", seed: int = 0,
+        cache_dir=None, progress: bool = True, callback=None, stop=None, waiting=None, **params) -> VisRun:
+    """Fit (or load from cache) a visualization of the training dynamics.
+
+    ``method``: one of ``registry.names()`` ("dvi", "timevis", "umap", "aligned-umap", "pca", ...);
+    ``params`` go to the method class (an unknown name or value is a ValueError). Results live in
+    ``<dynamics.output_dir>/runs/<method>-<hash>/`` (``cache_dir/runs/...`` when given); the hash covers the
+    method, its result-defining params (seed included, device not), the epochs and a fingerprint of the data.
+    A finished run is loaded without training; an interrupted one resumes; a run of more epochs than a cached
+    one of the same method, params and data starts from that one's epochs (``_seed_from_prefix``).
+    ``callback(epoch, embedding, info)`` is called after each finished epoch. ``stop`` (e.g. a threading.Event):
+    once set, the fit ends at the next epoch boundary with ``FitStopped``, its finished epochs saved; fitting
+    again resumes. One fit per run folder at a time (``RunLock``): another holder (a second kernel, a second
+    widget) is waited for, calling ``waiting()`` every 0.2 s meanwhile; then its result is loaded or resumed.
+    """
+    p = path_or_dynamics if isinstance(path_or_dynamics, RunPlan) else plan(
+        path_or_dynamics, method, epochs, device, seed, cache_dir, progress, **params)
+    if p.complete():
+        return p.load()
+    lock = RunLock(p.path)
+    if not lock.acquire(waiting=waiting, stop=stop):
+        raise FitStopped([], list(p.epochs))
+    try:
+        return _fit_locked(p, progress, callback, stop)
+    finally:
+        lock.release()
+
+
+def _fit_locked(p: RunPlan, progress, callback, stop) -> VisRun:
+    if p.complete():  # the holder we waited for finished it
+        return p.load()
+    name, eps, est, ck, path = p.method, p.epochs, p.estimator, p.store, p.path
+    lineage = _lineage(p)
     path.mkdir(parents=True, exist_ok=True)
-    resumed = [e for e in eps if ck.has_embedding(e)]
-    man = {"format": RUN_FORMAT, "version": RUN_FORMAT_VERSION, "method": name, "params": cparams, "epochs": eps,
-           "data": fp, "versions": library_versions(), "device": None, "complete": False, "started": _now(),
-           "resumed_epochs": resumed}
+    extended = [] if p.finished() else _seed_from_prefix(p, lineage)
+    resumed = p.finished()
+    man = {"format": RUN_FORMAT, "version": RUN_FORMAT_VERSION, "method": name, "params": p.params, "epochs": eps,
+           "data": p.fingerprint, "lineage": lineage, "versions": library_versions(), "device": None,
+           "complete": False, "started": _now(), "resumed_epochs": resumed}
+    if extended:
+        man["extended_from"] = extended
     write_run_manifest(path, man)
 
     bar = None
@@ -93,7 +203,7 @@ def fit(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto"
 
     t0 = time.perf_counter()
     try:
-        est.fit(dyn, eps, checkpoints=ck, on_epoch=_on_epoch, stop=stop)
+        est.fit(p.dynamics, eps, checkpoints=ck, on_epoch=_on_epoch, stop=stop)
     except FitStopped as err:
         man.update({"stopped": _now(), "finished_epochs": err.done})
         write_run_manifest(path, man)
@@ -106,4 +216,4 @@ def fit(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto"
     man.update({"complete": True, "finished": _now(), "timings": timings, "device": getattr(est, "device_", "cpu"),
                 "bounds": list(global_bounds(ck.load_embedding(e) for e in eps))})
     write_run_manifest(path, man)
-    return VisRun(name, cparams, eps, dyn, path, man, est, ck)
+    return VisRun(name, p.params, eps, p.dynamics, path, man, est, ck)

@@ -89,3 +89,74 @@ class Checkpoints:
             return self._mem[("npz", name)]
         with np.load(self.folder / f"{name}.npz", allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
+
+
+class RunLock:
+    """One fitter per run folder, across threads and processes: an exclusive ``flock`` on ``<folder>/.lock``
+    (one open file per ``RunLock``, so two locks of one process exclude each other too). The OS drops the lock
+    when its holder dies, so the lock of a killed fit is stale by construction and the next ``acquire`` takes it
+    over; the file names the holder (pid, host) for messages only."""
+
+    NAME = ".lock"
+
+    def __init__(self, folder):
+        self.path = Path(folder) / self.NAME
+        self._fh = None
+
+    @property
+    def held(self) -> bool:
+        return self._fh is not None
+
+    def _try(self) -> bool:
+        import fcntl
+
+        fh = open(self.path, "a+")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            return False
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()} {os.uname().nodename}\n")
+        fh.flush()
+        self._fh = fh
+        return True
+
+    def acquire(self, blocking: bool = True, poll: float = 0.2, waiting=None, stop=None) -> bool:
+        """Take the lock; ``blocking``: wait for it, calling ``waiting()`` every ``poll`` seconds (a follower
+        reads what the holder writes meanwhile) and giving up (False) once ``stop.is_set()``."""
+        import time
+
+        if self._fh is not None:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while not self._try():
+            if not blocking or (stop is not None and stop.is_set()):
+                return False
+            if waiting is not None:
+                waiting()
+            time.sleep(poll)
+        return True
+
+    def holder(self) -> str | None:
+        """'<pid> <host>' of the last holder (it may have ended), or None."""
+        try:
+            return self.path.read_text().strip() or None
+        except OSError:
+            return None
+
+    def release(self) -> None:
+        if self._fh is not None:
+            import fcntl
+
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()

@@ -145,6 +145,8 @@ class ExportMixin:
         views = self.__dict__.setdefault("_live_views", [])
         if rid in views:
             views.remove(rid)
+        if getattr(self, "_streams", None) is not None:  # live/windowed streams stop feeding it (live.py)
+            self._streams.close(rid)
 
     def _track_display(self) -> None:
         """Note when the widget is displayed, so an export asked in the next cell (before the view's first

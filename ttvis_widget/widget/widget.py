@@ -20,6 +20,7 @@ import traitlets as t
 from ..palette import class_colors_hex
 from . import transport as tr
 from .debugger import DebuggerMixin
+from .background import BackgroundMixin
 from .export import ExportMixin
 from .fields import ClassIds, Choice, Epoch, Flag, Index, Indices, Number, Record, Token
 from .messages import MessageRefused, MessageRouter, message
@@ -70,7 +71,7 @@ def _last_epoch_index(w) -> int:
     return len(w.epochs) - 1
 
 
-class TimeTravelWidget(DebuggerMixin, ExportMixin, TerritoryStyle, anywidget.AnyWidget):
+class TimeTravelWidget(BackgroundMixin, DebuggerMixin, ExportMixin, TerritoryStyle, anywidget.AnyWidget):
     """Time-travelling scatterplot of a training run.
 
     ``TimeTravelWidget(content_path | TrainingDynamics | VisRun, method="dvi", run=None, **fit_params)``
@@ -111,12 +112,23 @@ class TimeTravelWidget(DebuggerMixin, ExportMixin, TerritoryStyle, anywidget.Any
     playing = t.Bool(False).tag(sync=True, browser=Flag())
     speed = t.Float(2.0).tag(sync=True, browser=Number(*SPEED))
     status = t.Unicode("").tag(sync=True)
+    #: the background fit (background.py): state, stage, epochs_done, epochs_total, eta_s, error; read-only
+    progress = t.Dict().tag(sync=True)
 
-    def __init__(self, source=None, method: str = "dvi", run=None, **kwargs):
+    def __init__(self, source=None, method: str = "dvi", run=None, live: bool = False, background: bool = True,
+                 **kwargs):
+        """``live``: follow a recording that a SummaryWriter is still writing (new epochs are fitted and shown
+        as they are recorded, until ``stop()``). ``background=False``: fit in the constructor (the old way)."""
         view = {k: kwargs.pop(k) for k in list(kwargs) if k in VIEW_TRAITS}
-        self.run = resolve_run(source, method=method, run=run, **kwargs)
+        self._fit = None
+        self._streams = None
+        if run is None and source is not None and not _is_visrun(source) and (background or live):
+            self._start_background(source, method, live, kwargs)
+        else:
+            self.run = resolve_run(source, method=method, run=run, **kwargs)
         self.dynamics = self.run.dynamics
         self.epochs = [int(e) for e in self.run.epochs]
+        self._window_if_large()
         self._payload: tr.Payload | None = None
         self._territory_ok: bool | None = None
         self._class_count: int | None = None
@@ -138,6 +150,9 @@ class TimeTravelWidget(DebuggerMixin, ExportMixin, TerritoryStyle, anywidget.Any
         self._messages = MessageRouter(self)
         self.on_msg(self._messages.dispatch)
         self._track_display()
+        if self._fit is not None:
+            self.progress = dict(self._fit.progress)
+            self._fit.start()
 
     # ---- what a view sends (untrusted; checked in messages.py) -----------------------------------------
     def _handle_msg(self, msg):
@@ -173,7 +188,12 @@ class TimeTravelWidget(DebuggerMixin, ExportMixin, TerritoryStyle, anywidget.Any
     def _on_request(self, rid):
         """A view renders and asks for its own data stream (it can render exports from now on: export.py)."""
         self._view_opened(rid)
-        self._send_data(rid)
+        if self._streams is not None:
+            self._streams.open(rid)
+            if self._complete and self._territory_ok is not False:
+                self._in_background(self._send_territories, rid, 0)
+        else:
+            self._send_data(rid)
 
     @message("sample", index=Index())
     def _on_sample(self, index, rid=None):
@@ -332,9 +352,9 @@ class TimeTravelWidget(DebuggerMixin, ExportMixin, TerritoryStyle, anywidget.Any
             else:
                 self._in_background(self._send_territories, rid)
 
-    def _send_territories(self, rid: str) -> None:
+    def _send_territories(self, rid: str, first: int = 1) -> None:
         try:
-            pairs = ((k, self._territory_png(k)) for k in range(1, len(self.epochs)))
+            pairs = ((k, self._territory_png(k)) for k in range(first, len(self.epochs)))
             for msg in tr.territory_messages(((k, png) for k, png in pairs if png is not None), rid):
                 self.send(*msg)
         except Exception as exc:  # noqa: BLE001 - report in the view instead of a thread traceback

@@ -25,6 +25,7 @@ export const CHANGES = Object.freeze([
   "hover",      // the hovered sample changed
   "flags",      // per-point flags recomputed: filters, colouring, counts at the shown epoch
   "analysis",   // the debugger's state changed: an analysis answer arrived, a toggle, the pinned sample
+  "progress",   // the background fit's progress trait changed (panels/progress.js)
 ]);
 
 export class PanelHost {

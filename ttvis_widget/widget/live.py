@@ -1,0 +1,212 @@
+"""Incremental streams to the views of a widget whose epochs arrive over time (a background or live fit) or
+that the browser cannot hold at once (a window of epochs around the current time).
+
+Per view (its ``rid``) the kernel knows which epoch indices the view holds; everything is sent in stream
+order from whichever thread has news (the fit thread, the comm's), under one lock:
+
+* ``meta`` (as transport.py; ``n_epochs`` = every recorded epoch, fitted or not; ``window``: how many epochs
+  the view may hold, 0 = all; ``live``: more chunks will follow ``meta``),
+* ``chunk`` of each epoch as it is fitted (``slot``: its layer on the GPU when windowed),
+* ``epochs`` ``{epochs: [...]}``: the recording grew (live mode); the view extends its timeline,
+* ``bounds`` ``{bounds: [...]}``: later chunks are quantized against these; the view re-quantizes what it
+  holds (bounds.js): positions keep their place, so nothing jumps,
+* ``evict`` ``{epochs: [k...]}``: the view drops these epochs (windowed),
+* ``done`` once every recorded epoch is fitted and sent (windowed: held or available on request), then
+  ``territory`` messages.
+
+Growing bounds: when a new epoch leaves the box, the box grows with ``HEADROOM`` of its extent on each side
+(so a fit that spreads out re-quantizes a handful of times, not at every epoch), and at the end of the fit it
+becomes the run's own padded box (the territories' frame).
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from . import transport as tr
+
+HEADROOM = 0.25
+#: what one view may hold of positions, predictions and confidences (GPU texture + its CPU copy: 4 + 7 bytes per
+#: point and epoch); beyond it the view holds a window of epochs around its time. 256 MB: a tab's memory is a
+#: few GB at most, integrated GPUs share it, and a comparison shows two views
+BROWSER_BUDGET = 256 * 1024 * 1024
+BYTES_HELD = 11  # per point and epoch in the browser: uint16x2 on the GPU, and uint16x2 + uint16 + uint8 on the CPU
+
+
+def window_size(n: int, n_epochs: int, budget: int = BROWSER_BUDGET) -> int:
+    """Epochs a view holds at once: all (0) when they fit ``budget``, else as many as fit (at least 3)."""
+    if n * n_epochs * BYTES_HELD <= budget:
+        return 0
+    return max(3, min(n_epochs, budget // max(1, n * BYTES_HELD)))
+
+
+def wanted(center: int, direction: int, size: int, n_epochs: int) -> list[int]:
+    """The epoch indices a window of ``size`` around ``center`` holds, nearest first; three quarters of it lie
+    ahead in the direction of motion (prefetch), half and half at rest."""
+    ahead = size // 2 if direction == 0 else (3 * size) // 4
+    behind = size - 1 - ahead
+    lo, hi = (center - behind, center + ahead) if direction >= 0 else (center - ahead, center + behind)
+    lo, hi = max(0, lo), min(n_epochs - 1, hi)
+    while hi - lo + 1 < min(size, n_epochs):  # against an end: extend the other way
+        if lo > 0:
+            lo -= 1
+        elif hi < n_epochs - 1:
+            hi += 1
+        else:
+            break
+    order = sorted(range(lo, hi + 1), key=lambda k: (abs(k - center), -(k - center) * direction))
+    return order
+
+
+def grown_bounds(bounds, xy: np.ndarray):
+    """``bounds`` when ``xy`` lies inside it, else a box around both with HEADROOM on each side."""
+    lo, hi = np.nanmin(xy, 0), np.nanmax(xy, 0)
+    if bounds is not None and lo[0] >= bounds[0] and lo[1] >= bounds[1] and hi[0] <= bounds[2] and hi[1] <= bounds[3]:
+        return bounds
+    if bounds is not None:
+        lo = np.minimum(lo, bounds[:2])
+        hi = np.maximum(hi, bounds[2:])
+    ext = np.maximum(hi - lo, 1e-6)
+    return tuple(float(v) for v in (lo[0] - HEADROOM * ext[0], lo[1] - HEADROOM * ext[1],
+                                    hi[0] + HEADROOM * ext[0], hi[1] + HEADROOM * ext[1]))
+
+
+class View:
+    def __init__(self, rid: str, window: int):
+        self.rid = rid
+        self.window = window
+        self.held: dict[int, int] = {}  # epoch index -> GPU slot (windowed) or the index itself
+        self.center = 0
+        self.direction = 0
+        self.done_sent = False
+
+
+class Streams:
+    """The views of one widget and what each holds. ``widget`` provides ``send``, ``epochs``, ``dynamics``,
+    ``run`` (``embedding(e)``), ``_ready_indices()`` and ``_complete``."""
+
+    def __init__(self, widget, bounds=None, budget: int = BROWSER_BUDGET):
+        self.w = widget
+        self.lock = threading.RLock()
+        self.views: dict[str, View] = {}
+        self.bounds = None if bounds is None else tuple(float(b) for b in bounds)
+        self.budget = budget
+        self._payload: tr.Payload | None = None
+        self.bytes_sent = 0
+
+    # ---- the wire arrays ---------------------------------------------------------------------------
+    @property
+    def payload(self) -> tr.Payload:
+        if self._payload is None:
+            w = self.w
+            d, eps = w.dynamics, list(w.epochs)
+            has_pred = d.prediction(eps[0]) is not None
+            self._payload = tr.build_payload(
+                lambda k: w.run.embedding(eps[k]), self.bounds or (0.0, 0.0, 1.0, 1.0), eps, d.labels, d.split,
+                predictions=(lambda k: d.predicted_class(eps[k])) if has_pred else None,
+                confidence=(lambda k: d.confidence(eps[k])) if has_pred else None, n=d.n_samples)
+        return self._payload
+
+    def _send(self, content, buffers=()) -> None:
+        self.bytes_sent += sum(memoryview(b).nbytes for b in buffers)
+        self.w.send(content, buffers=list(buffers))
+
+    def _send_epoch(self, v: View, k: int) -> None:
+        if v.window:
+            used = set(v.held.values())
+            slot = next(s for s in range(v.window) if s not in used)
+        else:
+            slot = k
+        p = self.payload
+        for seq, (e0, ne, s0, ns) in enumerate(tr.plan_chunks(1, p.n, p.has_pred)):
+            bufs = [memoryview(a) for a in p.block(k, 1, s0, ns)]
+            self._send({"type": "chunk", "rid": v.rid, "seq": seq, "e0": k, "ne": 1, "s0": s0, "ns": ns,
+                        "slot": slot}, bufs)
+        v.held[k] = slot
+        if v.window:  # the kernel keeps no more wire arrays than the views hold: quantized again when asked
+            p._cache.pop(k, None)
+
+    # ---- events -------------------------------------------------------------------------------------
+    def open(self, rid: str) -> None:
+        """A view asks for its stream: meta, then what it may hold of the epochs fitted so far."""
+        with self.lock:
+            w = self.w
+            ready = w._ready_indices()
+            if self.bounds is None and ready:
+                self.bounds = grown_bounds(None, w.run.embedding(w.epochs[ready[0]]))
+            v = View(rid, window_size(w.dynamics.n_samples, len(w.epochs), self.budget))
+            self.views[rid] = v
+            p = self.payload
+            p.bounds = self.bounds or (0.0, 0.0, 1.0, 1.0)
+            extra = {"window": v.window, "live": not w._complete}
+            self._send(*tr.meta_message(p, rid, extra=extra))
+            self._fill(v, ready)
+
+    def _fill(self, v: View, ready: list[int]) -> None:
+        """Send ``v`` the ready epochs it should hold and does not (windowed: evicting those it should not)."""
+        if v.window:
+            want = [k for k in wanted(v.center, v.direction, v.window, len(self.w.epochs)) if k in set(ready)]
+            drop = [k for k in v.held if k not in want]
+            if drop:
+                for k in drop:
+                    del v.held[k]
+                self._send({"type": "evict", "rid": v.rid, "epochs": sorted(drop)})
+        else:
+            want = ready
+        for k in want:
+            if k not in v.held:
+                self._send_epoch(v, k)
+        self._maybe_done(v, ready)
+
+    def _maybe_done(self, v: View, ready) -> None:
+        if not v.done_sent and self.w._complete and len(ready) == len(self.w.epochs):
+            v.done_sent = True
+            self._send(*tr.done_message(v.rid))
+
+    def epoch_ready(self, k: int) -> None:
+        """Epoch index ``k`` is fitted: widen the bounds if needed, send it to the views that should hold it."""
+        with self.lock:
+            xy = self.w.run.embedding(self.w.epochs[k])
+            self.set_bounds(grown_bounds(self.bounds, xy))
+            ready = self.w._ready_indices()
+            for v in list(self.views.values()):
+                self._fill(v, ready)
+
+    def set_bounds(self, bounds) -> None:
+        with self.lock:
+            bounds = tuple(float(b) for b in bounds)
+            if bounds == self.bounds:
+                return
+            self.bounds = bounds
+            self._payload = None  # re-quantized on demand against the new box
+            for v in self.views.values():
+                self._send({"type": "bounds", "rid": v.rid, "bounds": list(bounds)})
+
+    def epochs_changed(self) -> None:
+        """The recording grew (live): every view extends its timeline (its window may shrink)."""
+        with self.lock:
+            self._payload = None
+            for v in self.views.values():
+                v.done_sent = False
+                n = len(self.w.epochs)
+                self._send({"type": "epochs", "rid": v.rid, "epochs": list(self.w.epochs), "n_epochs": n})
+
+    def finished(self) -> None:
+        with self.lock:
+            ready = self.w._ready_indices()
+            for v in self.views.values():
+                self._fill(v, ready)
+
+    def move(self, rid: str, center: int, direction: int) -> None:
+        """A windowed view's time moved to epoch index ``center`` (``direction`` of motion -1, 0, 1): slide."""
+        with self.lock:
+            v = self.views.get(rid)
+            if v is None or not v.window:
+                return
+            v.center, v.direction = int(center), int(direction)
+            self._fill(v, self.w._ready_indices())
+
+    def close(self, rid: str) -> None:
+        with self.lock:
+            self.views.pop(rid, None)
