@@ -9,7 +9,7 @@ import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import registry
+from . import registry, sampling
 from .checkpoints import Checkpoints
 from .driver import FitStopped
 from .run import (RUN_FORMAT, RUN_FORMAT_VERSION, VisRun, data_fingerprint, global_bounds, library_versions,
@@ -35,7 +35,7 @@ def _now() -> str:
 
 
 def fit(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto", seed: int = 0,
-        cache_dir=None, progress: bool = True, callback=None, stop=None, **params) -> VisRun:
+        cache_dir=None, progress: bool = True, callback=None, stop=None, fit_sample="auto", **params) -> VisRun:
     """Fit (or load from cache) a visualization of the training dynamics.
 
     ``method``: one of ``registry.names()`` ("dvi", "timevis", "umap", "aligned-umap", "pca", ...);
@@ -45,6 +45,9 @@ def fit(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto"
     A finished run is loaded without training; an interrupted one resumes. ``callback(epoch, embedding,
     info)`` is called after each finished epoch. ``stop`` (e.g. a threading.Event): once set, the fit ends at
     the next epoch boundary with ``FitStopped``, its finished epochs saved; fitting again resumes.
+    ``fit_sample``: fit a method that can project new points on K samples an epoch and place all N with its
+    encoder (an int K; None: all samples; "auto": K = 50,000 above 200,000 samples, with a notice); the run
+    records the samples it saw (``VisRun.fit_index``). See engine/sampling.py.
     """
     from .. import load
 
@@ -53,6 +56,9 @@ def fit(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto"
     eps = _select_epochs(dyn, epochs)
     est = registry.create(name, seed=seed, device=device, progress=progress, **params)
     cparams = est.cache_params()
+    k = sampling.resolve(fit_sample, type(est), dyn.n_samples)
+    if k is not None:  # only then: the keys of runs on all samples stay as they were
+        cparams["fit_sample"] = k
     fp = data_fingerprint(dyn, eps)
     if cache_dir is not None:
         root = Path(cache_dir)
@@ -72,10 +78,15 @@ def fit(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto"
         return VisRun(name, cparams, eps, dyn, path, man, est, ck)
 
     path.mkdir(parents=True, exist_ok=True)
+    fit_dyn = dyn
+    if k is not None:
+        ck, fit_dyn = sampling.sampled_store(path, est, dyn, k, seed, eps)
     resumed = [e for e in eps if ck.has_embedding(e)]
     man = {"format": RUN_FORMAT, "version": RUN_FORMAT_VERSION, "method": name, "params": cparams, "epochs": eps,
            "data": fp, "versions": library_versions(), "device": None, "complete": False, "started": _now(),
            "resumed_epochs": resumed}
+    if k is not None:
+        man["fit_sample"] = {"k": k, "n": int(dyn.n_samples), "indices": sampling.SAMPLE_FILE}
     write_run_manifest(path, man)
 
     bar = None
@@ -89,11 +100,11 @@ def fit(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto"
             bar.update(1)
             bar.set_postfix_str(f"epoch {e}")
         if callback is not None:
-            callback(e, emb, info)
+            callback(e, emb if k is None else ck.full_embedding(e, emb), info)
 
     t0 = time.perf_counter()
     try:
-        est.fit(dyn, eps, checkpoints=ck, on_epoch=_on_epoch, stop=stop)
+        est.fit(fit_dyn, eps, checkpoints=ck, on_epoch=_on_epoch, stop=stop)
     except FitStopped as err:
         man.update({"stopped": _now(), "finished_epochs": err.done})
         write_run_manifest(path, man)
