@@ -53,6 +53,9 @@ def shared(digits_path):
     a, b = base / "shared" / "digits", base / "mirror" / "digits"
     for d in (a, b):
         shutil.copytree(digits_path, d, ignore=shutil.ignore_patterns("ttvis_cache"))
+        m = json.loads((d / "ttvis.json").read_text())  # as recorded before the writer kept the figures, so that
+        m.pop("computed_metrics", None)  # the store computes them and caches them in output_dir
+        (d / "ttvis.json").write_text(json.dumps(m))
     for d in (base / "shared", base / "mirror"):
         for p in [d, *d.rglob("*")]:
             os.chmod(p, 0o555 if p.is_dir() else 0o444)
