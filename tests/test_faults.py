@@ -24,10 +24,11 @@ import pytest
 from ttvis_widget import fit
 from ttvis_widget.store.atomic import ResultWriteError, atomic_write_bytes, atomic_write_npy
 
-# small step counts: 8 epochs of the digits fixture fit in a few seconds
-SMALL = {"layout_steps_first": 200, "layout_steps": 60, "encoder_steps_first": 300, "encoder_steps": 100,
-         "decoder_steps_first": 80, "decoder_steps": 30}
-EPOCHS = "1-8"
+# small step counts and one torch thread (two threads on two shared cores wait for each other): 5 epochs of the
+# digits fixture fit in ~10 s
+SMALL = {"layout_steps_first": 100, "layout_steps": 40, "encoder_steps_first": 150, "encoder_steps": 60,
+         "decoder_steps_first": 40, "decoder_steps": 20, "num_threads": 1}
+EPOCHS = "1-5"
 
 
 def hashes(root: Path) -> dict:
@@ -69,7 +70,7 @@ def test_repeated_sigkill_resumes_to_the_uninterrupted_result(digits_path, tmp_p
 
     rng = np.random.default_rng(30)
     stages = []
-    for _ in range(5):
+    for _ in range(4):
         proc = subprocess.Popen(_cmd(digits_path, cache), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(float(rng.uniform(0.3, 1.0)) * full_s)
         finished = proc.poll() is not None
@@ -95,7 +96,7 @@ def test_repeated_sigkill_resumes_to_the_uninterrupted_result(digits_path, tmp_p
     (run_dir,) = (cache / "runs").iterdir()
     assert run_dir.name == ref_dir.name
     assert json.loads((run_dir / "manifest.json").read_text())["complete"] is True
-    for e in range(1, 9):  # resumed over and over, still the same fit
+    for e in range(1, 6):  # resumed over and over, still the same fit
         assert (run_dir / f"embedding_{e}.npy").read_bytes() == (ref_dir / f"embedding_{e}.npy").read_bytes(), e
     assert hashes(digits_path) == before
 
