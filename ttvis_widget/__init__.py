@@ -10,9 +10,12 @@ _prefer_workqueue()  # before anything imports numba: see _threads.py
 from .errors import TrainingDynamicsError, TrainingDynamicsWarning, UntrustedCodeError
 from .palette import class_colors
 from .store import ArrayDynamics, SummaryWriter, TrainingDynamics, load
+from .store.atomic import ResultWriteError
+from .store.cache_location import CacheLocationNotice, NoWritableCacheError
 
 __all__ = ["load", "SummaryWriter", "TrainingDynamics", "ArrayDynamics", "TrainingDynamicsError",
-           "TrainingDynamicsWarning", "UntrustedCodeError", "class_colors", "fit", "TimeTravelWidget", "compare",
+           "TrainingDynamicsWarning", "UntrustedCodeError", "ResultWriteError", "CacheLocationNotice",
+           "NoWritableCacheError", "class_colors", "fit", "TimeTravelWidget", "compare",
            "__version__"]
 
 

@@ -9,7 +9,7 @@ import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import registry
+from . import registry, sampling
 from .checkpoints import Checkpoints, RunLock
 from .driver import FitStopped
 from .run import (RUN_FORMAT, RUN_FORMAT_VERSION, VisRun, data_fingerprint, global_bounds, library_versions,
@@ -37,11 +37,13 @@ def _now() -> str:
 class RunPlan:
     """Where a fit's results live and what it fits, before anything is written: ``dynamics``, ``method``
     (canonical name), ``epochs``, ``estimator`` (the method object), ``params`` (result-defining),
-    ``fingerprint``, ``path`` (the run folder), ``store`` (its Checkpoints)."""
+    ``fingerprint``, ``path`` (the run folder), ``store`` (its Checkpoints), ``fit_sample`` (K samples an
+    epoch the method is fitted on, or None: all) and ``seed``."""
 
-    def __init__(self, dynamics, method, epochs, estimator, params, fingerprint, path):
+    def __init__(self, dynamics, method, epochs, estimator, params, fingerprint, path, fit_sample=None, seed=0):
         self.dynamics, self.method, self.epochs = dynamics, method, epochs
         self.estimator, self.params, self.fingerprint = estimator, params, fingerprint
+        self.fit_sample, self.seed = fit_sample, seed
         self.path = Path(path)
         self.store = Checkpoints(self.path)
 
@@ -61,7 +63,7 @@ class RunPlan:
 
 
 def plan(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto", seed: int = 0, cache_dir=None,
-         progress: bool = True, **params) -> RunPlan:
+         progress: bool = True, fit_sample="auto", **params) -> RunPlan:
     """What ``fit`` with these arguments would fit and where (validates everything; writes nothing)."""
     from .. import load
 
@@ -70,6 +72,9 @@ def plan(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto
     eps = _select_epochs(dyn, epochs)
     est = registry.create(name, seed=seed, device=device, progress=progress, **params)
     cparams = est.cache_params()
+    k = sampling.resolve(fit_sample, type(est), dyn.n_samples)
+    if k is not None:  # only then: the keys of runs on all samples stay as they were
+        cparams["fit_sample"] = k
     fp = data_fingerprint(dyn, eps)
     if cache_dir is not None:
         root = Path(cache_dir)
@@ -80,7 +85,8 @@ def plan(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto
             root = Path(tempfile.mkdtemp(prefix="ttvis-runs-"))
             warnings.warn(f"in-memory dynamics without cache_dir: the run is stored in the temporary folder {root} "
                           "(pass cache_dir=... to keep it)", stacklevel=3)
-    return RunPlan(dyn, name, eps, est, cparams, fp, root / "runs" / f"{name}-{run_key(name, cparams, eps, fp)}")
+    return RunPlan(dyn, name, eps, est, cparams, fp, root / "runs" / f"{name}-{run_key(name, cparams, eps, fp)}",
+                   fit_sample=k, seed=seed)
 
 
 def _lineage(plan_: RunPlan) -> dict:
@@ -146,7 +152,8 @@ def _seed_from_prefix(plan_: RunPlan, lineage: dict) -> list[int]:
 
 
 def fit(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto", seed: int = 0,
-        cache_dir=None, progress: bool = True, callback=None, stop=None, waiting=None, **params) -> VisRun:
+        cache_dir=None, progress: bool = True, callback=None, stop=None, waiting=None, fit_sample="auto",
+        **params) -> VisRun:
     """Fit (or load from cache) a visualization of the training dynamics.
 
     ``method``: one of ``registry.names()`` ("dvi", "timevis", "umap", "aligned-umap", "pca", ...);
@@ -159,9 +166,12 @@ def fit(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto"
     once set, the fit ends at the next epoch boundary with ``FitStopped``, its finished epochs saved; fitting
     again resumes. One fit per run folder at a time (``RunLock``): another holder (a second kernel, a second
     widget) is waited for, calling ``waiting()`` every 0.2 s meanwhile; then its result is loaded or resumed.
+    ``fit_sample``: fit a method that can project new points on K samples an epoch and place all N with its
+    encoder (an int K; None: all samples; "auto": K = 50,000 above 200,000 samples, with a notice); the run
+    records the samples it saw (``VisRun.fit_index``). See engine/sampling.py.
     """
     p = path_or_dynamics if isinstance(path_or_dynamics, RunPlan) else plan(
-        path_or_dynamics, method, epochs, device, seed, cache_dir, progress, **params)
+        path_or_dynamics, method, epochs, device, seed, cache_dir, progress, fit_sample=fit_sample, **params)
     if p.complete():
         return p.load()
     lock = RunLock(p.path)
@@ -180,12 +190,17 @@ def _fit_locked(p: RunPlan, progress, callback, stop) -> VisRun:
     lineage = _lineage(p)
     path.mkdir(parents=True, exist_ok=True)
     extended = [] if p.finished() else _seed_from_prefix(p, lineage)
+    k, fit_dyn = p.fit_sample, p.dynamics
+    if k is not None:
+        ck, fit_dyn = sampling.sampled_store(path, est, p.dynamics, k, p.seed, eps)
     resumed = p.finished()
     man = {"format": RUN_FORMAT, "version": RUN_FORMAT_VERSION, "method": name, "params": p.params, "epochs": eps,
            "data": p.fingerprint, "lineage": lineage, "versions": library_versions(), "device": None,
            "complete": False, "started": _now(), "resumed_epochs": resumed}
     if extended:
         man["extended_from"] = extended
+    if k is not None:
+        man["fit_sample"] = {"k": k, "n": int(p.dynamics.n_samples), "indices": sampling.SAMPLE_FILE}
     write_run_manifest(path, man)
 
     bar = None
@@ -199,11 +214,11 @@ def _fit_locked(p: RunPlan, progress, callback, stop) -> VisRun:
             bar.update(1)
             bar.set_postfix_str(f"epoch {e}")
         if callback is not None:
-            callback(e, emb, info)
+            callback(e, emb if k is None else ck.full_embedding(e, emb), info)
 
     t0 = time.perf_counter()
     try:
-        est.fit(p.dynamics, eps, checkpoints=ck, on_epoch=_on_epoch, stop=stop)
+        est.fit(fit_dyn, eps, checkpoints=ck, on_epoch=_on_epoch, stop=stop)
     except FitStopped as err:
         man.update({"stopped": _now(), "finished_epochs": err.done})
         write_run_manifest(path, man)

@@ -29,6 +29,9 @@ class Projector:
     fast_inverse: bool = False
     #: epochs are fitted in turn, each from the ones before (``fit_epoch``); False: all at once (``fit_all``)
     per_epoch: bool = True
+    #: the fitted projection places samples it did not see (``transform``): ``fit(fit_sample=K)`` can fit it on K
+    #: samples and project all of them (sampling.py)
+    fits_a_sample: bool = False
     #: parameters that do not change the result and are left out of the cache key
     _volatile = ("device", "progress", "num_threads")
 

@@ -41,7 +41,7 @@ from .parametric import ParametricMixin, epoch_complex, param_copy
 from .params import check_choice, check_range, scaled_steps, step_factor
 from .pipeline import STAGE, Pipeline, overlap_on
 from .resources import DEFAULT_THREADS, stack_rows, torch_threads
-from .rng import seeded
+from .rng import generator_state, restore_generator, seeded
 
 
 class _Fit:
@@ -51,6 +51,7 @@ class _Fit:
         self.model, self.gen, self.dgen, self.pipe, self.a, self.b = model, gen, dgen, pipe, a, b
         self.have_prev = False  # an epoch before this one finished: warm starts and temporal anchors
         self.dec_ref = self.prev_knn = self.prev_layout = None
+        self.gen_after = {}  # epoch -> the layout/encoder generator's state at the end of its fit_epoch
 
 
 class DVI(ParametricMixin, Projector):
@@ -209,6 +210,10 @@ class DVI(ParametricMixin, Projector):
         f.dec_ref = param_copy(f.model, "decoder.")
         f.prev_knn = ck.load_npz(f"state/knn_{e}")["idx"] if ck.has_npz(f"state/knn_{e}") else None
         f.prev_layout = ck.load_npz(f"state/layout_{e}")["Y"] if ck.has_npz(f"state/layout_{e}") else None
+        if ck.has(f"state/rng_{e}"):  # both streams where the fit that finished e left them: the same next epoch
+            rng = ck.load_torch(f"state/rng_{e}")
+            restore_generator(f.gen, rng.get("gen"), self.seed + 104729 * (e + 1))
+            restore_generator(f.dgen, rng.get("dgen"), self.seed + 1 + 104729 * (e + 1))
         if f.prev_knn is None and e != ctx.epochs[-1]:
             f.prev_knn = knn(ctx.dynamics.representation(e), self.n_neighbors, exact_max=self.exact_knn_max,
                              device=self.device_)[0]
@@ -260,6 +265,7 @@ class DVI(ParametricMixin, Projector):
             info["fit_target"] = Y
         # the decoder learns this epoch's encoder as it is now: on a copy when it runs beside the next epoch
         stage_model = copy.deepcopy(model) if f.pipe.enabled else model
+        f.gen_after[e] = generator_state(f.gen)  # the next epoch draws on from here (the decoder has its own)
         f.pipe.submit(self._decoder_stage, stage_model, nodes, X, first, k, f.dec_ref, coef, head_mod, tlogp, f.dgen,
                       dev, amp, info)
         if not f.pipe.enabled:  # nothing to run beside it: trained and saved now
@@ -351,5 +357,8 @@ class DVI(ParametricMixin, Projector):
             f.model.decoder.load_state_dict(done["model"].decoder.state_dict())
         e, info = done["info"].pop("epoch"), done["info"]
         ctx.store.save_torch(f"models/epoch_{e}", done["state"])
+        # where both random streams stand after e (the decoder's has just finished e): a fit resumed after e
+        # continues them and repeats the uninterrupted fit draw for draw
+        ctx.store.save_torch(f"state/rng_{e}", {"gen": f.gen_after.pop(e), "dgen": generator_state(f.dgen)})
         ctx.epoch_done(e, done["emb"], info)
         f.dec_ref = param_copy(done["model"], "decoder.")

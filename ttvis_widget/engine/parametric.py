@@ -63,6 +63,7 @@ class ParametricMixin:
 
     has_inverse = True
     fast_inverse = True
+    fits_a_sample = True
     _volatile = Projector._volatile + ("overlap",)  # where a stage trains (pipeline.py), not what it learns
 
     def _check_common(self) -> None:

@@ -61,14 +61,15 @@ def create(method: str, **params):
 
 def facts(method: str) -> dict | None:
     """What the metrics and messages need to know of a method, from its class: ``has_inverse``,
-    ``fast_inverse`` (its inverse is scored on every sample), ``per_epoch`` (fitted epoch by epoch). None for a
+    ``fast_inverse`` (its inverse is scored on every sample), ``per_epoch`` (fitted epoch by epoch),
+    ``fit_sample`` (it can be fitted on a sample and project the rest: ``fit(fit_sample=K)``). None for a
     name that is not registered."""
     try:
         m, cls = method_class(method)
     except ValueError:
         return None
     return {"name": m, "has_inverse": bool(cls.has_inverse), "fast_inverse": bool(cls.fast_inverse),
-            "per_epoch": bool(cls.per_epoch)}
+            "per_epoch": bool(cls.per_epoch), "fit_sample": bool(getattr(cls, "fits_a_sample", False))}
 
 
 def with_inverse() -> list[str]:

@@ -137,6 +137,14 @@ class VisRun:
             self.manifest["bounds"] = list(b)
         return tuple(float(v) for v in b)
 
+    @property
+    def fit_index(self) -> np.ndarray | None:
+        """The samples the fit saw (int64, sorted) when it was fitted on a sample (``fit_sample``), else None:
+        the rest were placed by the fitted encoder."""
+        if not self.manifest.get("fit_sample"):
+            return None
+        return np.load(self.path / self.manifest["fit_sample"]["indices"], allow_pickle=False)
+
     # projection -----------------------------------------------------------------------------------
     @property
     def has_inverse(self) -> bool:

@@ -4,6 +4,8 @@ Key glossary (k ∈ ``ks``; "train" = training samples, "all" = train ∪ test, 
 
 ==========================  ==========================================================================
 ``nn{k}_exact_train/_all``  exact kNN, self excluded, overlap / k: a **fraction** (= DynaVis NPR)
+``nn{k}_exact_seen/_unseen`` the same (over all samples' lists) for the samples a ``fit_sample`` run was fitted
+                            on / placed by its encoder alone (``n_seen``; absent for runs fitted on all)
 ``nn{k}_paper_train/_all``  the papers' NN@k: NNDescent lists including the point itself, a **count**
                             in [~1, k] (the papers' "test" value is ``_all``)
 ``bnn{k}_train``            BNN@k, training set vs the run's border set B (count in [0, k])
@@ -166,6 +168,11 @@ def _compute(run, epochs, ks, seed, paper_form, do_bnn, do_inverse, do_trust, tr
     kmax = max(ks + ([dvi_k] if do_temporal else []))
     knn = _Knn(kmax, tr_idx, len(split))
     has_inverse = bool(getattr(run, "has_inverse", False)) and do_inverse
+    fit_index = getattr(run, "fit_index", None)
+    seen = None
+    if fit_index is not None:
+        seen = np.zeros(len(split), bool)
+        seen[fit_index] = True
     rows = []
     border_source = None
     _say(progress, f"scoring {len(epochs)} epochs of the {getattr(run, 'method', '?')} run")
@@ -188,6 +195,12 @@ def _compute(run, epochs, ks, seed, paper_form, do_bnn, do_inverse, do_trust, tr
         for k in ks:
             row[f"nn{k}_exact_train"] = nn_exact_from_lists(kh_tr, kl_tr, k)
             row[f"nn{k}_exact_all"] = nn_exact_from_lists(kh_all, kl_all, k)
+        if seen is not None:  # fitted on a sample (fit_sample): the samples it saw vs those its encoder placed
+            row["n_seen"] = int(seen.sum())
+            for k in ks:
+                row[f"nn{k}_exact_seen"] = nn_exact_from_lists(kh_all[seen], kl_all[seen], k)
+                row[f"nn{k}_exact_unseen"] = (nn_exact_from_lists(kh_all[~seen], kl_all[~seen], k)
+                                              if (~seen).any() else None)
         knn.drop("L", e)
         secs["nn_exact"] = time.perf_counter() - t
 

@@ -1,6 +1,9 @@
-"""Atomic writes: write to a temporary file in the same folder, then rename over the target."""
+"""Atomic writes: write to a temporary file in the same folder, then rename over the target. A write that fails
+(a full disk, a folder that cannot be written) leaves the target as it was, removes the temporary file and
+raises ``ResultWriteError`` naming the target."""
 from __future__ import annotations
 
+import errno as _errno
 import io
 import json
 import os
@@ -11,23 +14,63 @@ from pathlib import Path
 import numpy as np
 
 
+class ResultWriteError(OSError):
+    """A result file could not be written (``errno``: ENOSPC for a full disk, EROFS/EACCES for a folder that
+    cannot be written, ...). ``filename`` is the target; the file, if it existed, is left as it was."""
+
+    def __init__(self, path, cause: OSError):
+        code = cause.errno if cause.errno is not None else _errno.EIO
+        why = cause.strerror or str(cause) or type(cause).__name__
+        what = "the disk is full" if code == _errno.ENOSPC else why
+        super().__init__(code, f"could not write {os.fspath(path)}: {what}; the previous state of the file "
+                               "is left as it was (nothing was replaced)", os.fspath(path))
+        self.cause = cause
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+class _FdWriter:
+    """A minimal binary file over a raw descriptor: every byte goes through ``os.write`` (one place where a
+    write can fail, and where the fault tests inject ENOSPC)."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        done = 0
+        while done < len(view):
+            done += os.write(self.fd, view[done:done + (1 << 24)])
+        return done
+
+    def flush(self) -> None:
+        pass
+
+
 @contextmanager
 def _atomic_file(path):
-    """Yield a binary file in path's folder; on success it is fsynced and renamed over path."""
+    """Yield a binary file in path's folder; on success it is fsynced and renamed over path. Any OSError on the
+    way becomes ``ResultWriteError`` naming ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+            yield _FdWriter(fd)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException as err:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+        if isinstance(err, OSError) and not isinstance(err, ResultWriteError):
+            raise ResultWriteError(path, err) from err
         raise
 
 
@@ -44,7 +87,7 @@ def atomic_write_npy(path, array: np.ndarray) -> None:
 def atomic_write_npz(path, arrays: dict) -> None:
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getbuffer())
 
 
 def atomic_write_json(path, obj) -> None:

@@ -11,7 +11,8 @@ Every on-disk layout (ours and the original tool's three) is normalised to this 
 * ``prediction(e)``      float32 [N, C] raw logits, or None
 * ``head(e)``            a :class:`~ttvis_widget.store.head.Head` (representation -> logits) or None
 * ``sample_image(i)``    PNG bytes or None; ``sample_text(i)`` str or None; ``media`` = "image" | "text" | None
-* ``output_dir``       our own folder inside ``content_path`` for computed results (runs, caches)
+* ``output_dir``       our own folder for computed results (runs, caches): inside ``content_path``, or a per-user
+                       cache when it cannot be written (store/cache_location.py)
 * ``training_metrics()`` train/test accuracy and loss per epoch, recorded or computed (store/training_metrics.py)
 * ``skipped``          (path, reason) of each entry of the folder that is not read, also warned about (store/strays.py)
 
@@ -28,6 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import TrainingDynamicsError
+from .cache_location import OUTPUT_DIRNAME  # noqa: F401  (re-exported: callers import it here)
 
 #: epochs whose prediction heads stay loaded. A head of the original tool's layout is the whole subject model
 #: (and, once asked for on a GPU, a copy of it there), so a fit over hundreds of epochs must not keep them all.
@@ -35,8 +37,6 @@ HEAD_CACHE_EPOCHS = 4
 #: epochs whose representations stay in memory when they are not memory maps (the original tool's layout with
 #: train and test files, joined per epoch: 123 MB an epoch at 60k x 512)
 REP_CACHE_EPOCHS = 4
-
-OUTPUT_DIRNAME = "ttvis_cache"
 
 
 def _lru(cache: dict, key, load, limit: int, held=lambda value: True):
@@ -360,10 +360,15 @@ class TrainingDynamics:
 
     @property
     def output_dir(self) -> Path:
-        """Our own folder inside content_path for computed results; never inside the user's files."""
+        """Our own folder for computed results, never inside the user's files: ``content_path/ttvis_cache``, or
+        the per-user cache when the content folder cannot be written (store/cache_location.py; decided once)."""
         if self.content_path is None:
             raise RuntimeError("in-memory dynamics have no content_path; pass cache_dir explicitly")
-        return self.content_path / OUTPUT_DIRNAME
+        if getattr(self, "_output_dir", None) is None:
+            from .cache_location import output_dir_for
+
+            self._output_dir = output_dir_for(self.content_path, self.name)
+        return self._output_dir
 
     def validate(self) -> "TrainingDynamics":
         """Read every epoch once and check shapes and finiteness (load() only checks headers)."""
