@@ -34,3 +34,31 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def _join_ttvis_threads(timeout: float) -> list[str]:
+    """Join the widgets' background threads (streams, fits, analysis); the names of those still alive after."""
+    import threading
+    import time
+
+    deadline = time.monotonic() + timeout
+    for th in threading.enumerate():
+        if th is not threading.current_thread() and th.name.startswith("ttvis-"):
+            th.join(timeout=max(0.0, deadline - time.monotonic()))
+    return [th.name for th in threading.enumerate() if th.name.startswith("ttvis-") and th.is_alive()]
+
+
+@pytest.fixture(autouse=True)
+def _background_work_finishes():
+    """Each test's widgets finish their background writes before the next test starts, so no territory file is
+    still being written while a later test watches which files get opened (test_widget_messages)."""
+    yield
+    _join_ttvis_threads(60)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """No widget thread may still be inside torch when the interpreter exits: that aborts the process
+    ("terminate called without an active exception", exit status 134) after every test has passed."""
+    alive = _join_ttvis_threads(300)
+    if alive:
+        print(f"\nttvis threads still running at exit: {alive}")

@@ -4,7 +4,6 @@ the comm entry point the browser uses). In-memory ArrayDynamics + PCA runs: fast
 from __future__ import annotations
 
 import io
-import threading
 import warnings
 
 import numpy as np
@@ -37,16 +36,6 @@ def runs(tmp_path_factory):
     b = ttvis_widget.fit(d, method="pca", cache_dir=cache, progress=False, align_signs=False)
     other = ttvis_widget.fit(_dyn(50, seed=1), method="pca", cache_dir=cache, progress=False)
     return a, b, other
-
-
-@pytest.fixture(autouse=True)
-def _streams_finish():
-    """Wait for the data streams a test's widgets started (their territory files are written in the background),
-    so none is still writing while a later test module watches which files get opened."""
-    yield
-    for th in threading.enumerate():
-        if th.name.startswith("ttvis-stream-"):
-            th.join(timeout=60)
 
 
 class Wire:
