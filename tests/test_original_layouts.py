@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import snapshot_files
+from conftest import ROOT, snapshot_files
 
 import ttvis_widget
 from ttvis_widget import TrainingDynamicsError, UntrustedCodeError
@@ -23,28 +23,8 @@ from ttvis_widget.store.original import read_lenient_json
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-MODEL_PY = '''\
-import torch
-from torch import nn
-
-
-class DigitsMLP(nn.Module):
-    """The subject model, split into feature() and prediction() as the original tool asks."""
-
-    def __init__(self, dim=64):
-        super().__init__()
-        self.body = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, dim), nn.ReLU())
-        self.fc = nn.Linear(dim, 10)
-
-    def feature(self, x):
-        return self.body(x.flatten(1))
-
-    def prediction(self, h):
-        return self.fc(h)
-
-    def forward(self, x):
-        return self.prediction(self.feature(x))
-'''
+#: the model.py the original ships with its data: the digits demo's own model file
+MODEL_PY = (ROOT / "ttvis_widget" / "demo" / "digits_model.py").read_text()
 
 # the SPEC's example style: // comments and trailing commas (not valid JSON as printed)
 ERA_A_CONFIG = '''{

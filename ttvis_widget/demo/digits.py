@@ -13,24 +13,9 @@ DIGIT_CLASSES = [str(i) for i in range(10)]
 
 
 def _digits_mlp(dim: int = 64):
-    from torch import nn
+    from .digits_model import DigitsMLP  # torch only when a recording is made
 
-    class DigitsMLP(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.body = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, dim), nn.ReLU())
-            self.fc = nn.Linear(dim, 10)
-
-        def feature(self, x):
-            return self.body(x.flatten(1))
-
-        def prediction(self, h):
-            return self.fc(h)
-
-        def forward(self, x):
-            return self.prediction(self.feature(x))
-
-    return DigitsMLP()
+    return DigitsMLP(dim)
 
 
 def make_digits_dynamics(save_dir, epochs: int = 8, every: int = 1, seed: int = 0, test_size: int = 450,

@@ -52,19 +52,25 @@ def _lru(cache: dict, key, load, limit: int, held=lambda value: True):
     return value
 
 
-def check_matrix(arr, path, what: str, n_rows: int | None = None, n_cols: int | None = None,
-                 check_finite: bool = True) -> np.ndarray:
-    """Validate a 2-D float array read from ``path``; return it as float32 (no copy when already float32)."""
-    if not isinstance(arr, np.ndarray):
-        raise TrainingDynamicsError(path, f"{what} is not an array (got {type(arr).__name__})")
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+def check_shape(arr, path, what: str, n_rows: int | None = None, n_cols: int | None = None,
+                cols_from: str = "the other epochs") -> None:
+    """Dtype and shape checks of a 2-D numeric array (memory-mapped or not: no data is read)."""
+    if arr.dtype.kind not in "fiu":
         raise TrainingDynamicsError(path, f"{what} has dtype {arr.dtype}; expected a float array")
     if arr.ndim != 2:
         raise TrainingDynamicsError(path, f"{what} has shape {arr.shape}; expected 2 dimensions [N, D]")
     if n_rows is not None and arr.shape[0] != n_rows:
         raise TrainingDynamicsError(path, f"{what} has {arr.shape[0]} rows; expected {n_rows} (one per sample)")
     if n_cols is not None and arr.shape[1] != n_cols:
-        raise TrainingDynamicsError(path, f"{what} has {arr.shape[1]} columns; expected {n_cols} as in the other epochs")
+        raise TrainingDynamicsError(path, f"{what} has {arr.shape[1]} columns; expected {n_cols} as in {cols_from}")
+
+
+def check_matrix(arr, path, what: str, n_rows: int | None = None, n_cols: int | None = None,
+                 check_finite: bool = True) -> np.ndarray:
+    """Validate a 2-D float array read from ``path``; return it as float32 (no copy when already float32)."""
+    if not isinstance(arr, np.ndarray):
+        raise TrainingDynamicsError(path, f"{what} is not an array (got {type(arr).__name__})")
+    check_shape(arr, path, what, n_rows, n_cols)
     if arr.dtype != np.float32:
         arr = arr.astype(np.float32)
     if check_finite and not all_finite(arr):

@@ -20,7 +20,7 @@ import traitlets as t
 from ipywidgets import widget_serialization
 
 from .align import AlignedRun
-from .messages import MessageRefused, MessageRouter
+from .messages import CheckedComm, MessageRouter
 from .widget import BUNDLE, _MISSING_BUNDLE_ESM, TimeTravelWidget, resolve_run
 
 LINKS = ("time", "hover", "selection")
@@ -28,7 +28,7 @@ LINKS = ("time", "hover", "selection")
 __all__ = ["compare", "CompareWidget", "LINKS"]
 
 
-class CompareWidget(anywidget.AnyWidget):
+class CompareWidget(CheckedComm, anywidget.AnyWidget):
     """Two TimeTravelWidgets side by side (made by :func:`compare`). ``a``, ``b``: the widgets (``b`` shows the
     aligned positions when aligned); ``link``: what is linked; ``note``: the legend line (alignment, matching);
     ``epoch``: get/set both views' epoch. Nothing a view sends may change its traits (all are read-only)."""
@@ -48,22 +48,6 @@ class CompareWidget(anywidget.AnyWidget):
         if "selection" in self.link:
             a.observe(self._selection_a, names="selection")
             b.observe(self._selection_b, names="selection")
-
-    # ---- the browser may change nothing here ------------------------------------------------------
-    def _handle_msg(self, msg):
-        try:
-            self._messages.check_envelope(msg)
-        except Exception as exc:  # noqa: BLE001 - refused, never raised into the comm
-            self._messages.refuse(exc if isinstance(exc, MessageRefused) else MessageRefused("content", repr(exc)))
-            return
-        super()._handle_msg(msg)
-
-    def set_state(self, sync_data):
-        self._messages.set_state(sync_data, super().set_state)
-
-    @property
-    def refusals(self) -> list[dict]:
-        return list(self._messages.refusals)
 
     # ---- linking in the kernel ------------------------------------------------------------------------
     @property

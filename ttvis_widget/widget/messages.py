@@ -32,7 +32,7 @@ MAX_BUFFER_BYTES = 512 * 1024 * 1024  # all buffers of one comm message, before 
 REFUSALS_KEPT = 100
 METHODS = ("update", "request_state", "custom")
 
-__all__ = ["MessageRefused", "MessageRouter", "MessageSpec", "message", "json_size"]
+__all__ = ["MessageRefused", "MessageRouter", "MessageSpec", "message", "json_size", "CheckedComm"]
 
 
 @dataclass(frozen=True)
@@ -260,3 +260,30 @@ class MessageRouter:
             self.owner.send(answer)
         except Exception as e:  # noqa: BLE001 - a closed comm: the refusal stays recorded
             log.debug("could not send the refusal: %s", e)
+
+
+class CheckedComm:
+    """Mixin for a widget whose views are untrusted: everything a view sends passes ``self._messages`` (a
+    :class:`MessageRouter` the widget creates in its constructor) before ipywidgets reads it. List it before
+    ``anywidget.AnyWidget`` among the bases."""
+
+    def _handle_msg(self, msg):
+        """The comm's entry point for everything a view sends: the envelope is checked before ipywidgets
+        reads it, so a malformed message is refused instead of raising inside the comm."""
+        try:
+            self._messages.check_envelope(msg)
+        except Exception as exc:  # noqa: BLE001 - refused, never raised into the comm
+            self._messages.refuse(exc if isinstance(exc, MessageRefused) else MessageRefused("content", repr(exc)))
+            return
+        super()._handle_msg(msg)
+
+    def set_state(self, sync_data):
+        """A view's trait update (ipywidgets calls this): checked against the traits' ``browser=`` fields, then
+        applied as one unit; a refused update changes nothing and the views get the kernel's values back."""
+        self._messages.set_state(sync_data, super().set_state)
+
+    @property
+    def refusals(self) -> list[dict]:
+        """The last messages refused from the views (at most 100), oldest first: ``{"type": "refused",
+        "message" (its type, or "update"), "field", "reason", "rid"}``."""
+        return list(self._messages.refusals)

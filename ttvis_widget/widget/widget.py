@@ -23,7 +23,7 @@ from .debugger import DebuggerMixin
 from .background import BackgroundMixin
 from .export import ExportMixin
 from .fields import ClassIds, Choice, Epoch, Flag, Index, Indices, Number, Record, Token
-from .messages import MessageRefused, MessageRouter, message
+from .messages import CheckedComm, MessageRouter, message
 from .territory_style import TerritoryStyle
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -71,7 +71,7 @@ def _last_epoch_index(w) -> int:
     return len(w.epochs) - 1
 
 
-class TimeTravelWidget(BackgroundMixin, DebuggerMixin, ExportMixin, TerritoryStyle, anywidget.AnyWidget):
+class TimeTravelWidget(BackgroundMixin, DebuggerMixin, ExportMixin, TerritoryStyle, CheckedComm, anywidget.AnyWidget):
     """Time-travelling scatterplot of a training run.
 
     ``TimeTravelWidget(content_path | TrainingDynamics | VisRun, method="dvi", run=None, **fit_params)``
@@ -154,28 +154,7 @@ class TimeTravelWidget(BackgroundMixin, DebuggerMixin, ExportMixin, TerritorySty
             self.progress = dict(self._fit.progress)
             self._fit.start()
 
-    # ---- what a view sends (untrusted; checked in messages.py) -----------------------------------------
-    def _handle_msg(self, msg):
-        """The comm's entry point for everything a view sends: the envelope is checked before ipywidgets
-        reads it, so a malformed message is refused instead of raising inside the comm."""
-        try:
-            self._messages.check_envelope(msg)
-        except Exception as exc:  # noqa: BLE001 - refused, never raised into the comm
-            self._messages.refuse(exc if isinstance(exc, MessageRefused) else MessageRefused("content", repr(exc)))
-            return
-        super()._handle_msg(msg)
-
-    def set_state(self, sync_data):
-        """A view's trait update (ipywidgets calls this): checked against the traits' ``browser=`` fields, then
-        applied as one unit; a refused update changes nothing and the views get the kernel's values back."""
-        self._messages.set_state(sync_data, super().set_state)
-
-    @property
-    def refusals(self) -> list[dict]:
-        """The last messages refused from the views (at most 100), oldest first: ``{"type": "refused",
-        "message" (its type, or "update"), "field", "reason", "rid"}``."""
-        return list(self._messages.refusals)
-
+    # ---- what a view sends: untrusted, checked by messages.CheckedComm ---------------------------------
     @property
     def class_count(self) -> int:
         """Class ids a view may name (in filters): the number of classes, or the wire's limit when unknown."""

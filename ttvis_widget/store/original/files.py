@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import TrainingDynamicsError
+from ..dynamics import check_shape
 
 
 def read_lenient_json(path: Path, what: str = "JSON file"):
@@ -56,11 +57,18 @@ def _strip_json_extras(text: str) -> str:
     return re.sub(r",(\s*[}\]])", r"\1", cleaned)
 
 
+def _present(path: Path, what: str, required: bool) -> bool:
+    """Whether ``path`` is a file; a missing required file is a TrainingDynamicsError naming it."""
+    if path.is_file():
+        return True
+    if required:
+        raise TrainingDynamicsError(path, f"{what} is missing")
+    return False
+
+
 def _open_npy(path: Path, what: str, required: bool = True):
     path = Path(path)
-    if not path.is_file():
-        if required:
-            raise TrainingDynamicsError(path, f"{what} is missing")
+    if not _present(path, what, required):
         return None
     try:
         with open(path, "rb") as f:
@@ -83,9 +91,7 @@ def _open_npy(path: Path, what: str, required: bool = True):
 
 def _torch_load(path: Path, what: str, required: bool = True, mmap: bool = False):
     path = Path(path)
-    if not path.is_file():
-        if required:
-            raise TrainingDynamicsError(path, f"{what} is missing")
+    if not _present(path, what, required):
         return None
     import torch
 
@@ -117,14 +123,7 @@ def _to_numpy(t) -> np.ndarray:
 
 def _check_header(arr, path, what, n_rows=None, width=None, width_from="the other epochs") -> int:
     """Shape/dtype checks on a memory-mapped array (no data read); returns its column count."""
-    if arr.dtype.kind not in "fiu":
-        raise TrainingDynamicsError(path, f"{what} has dtype {arr.dtype}; expected a float array")
-    if arr.ndim != 2:
-        raise TrainingDynamicsError(path, f"{what} has shape {arr.shape}; expected 2 dimensions [N, D]")
-    if n_rows is not None and arr.shape[0] != n_rows:
-        raise TrainingDynamicsError(path, f"{what} has {arr.shape[0]} rows; expected {n_rows} (one per sample)")
-    if width is not None and arr.shape[1] != width:
-        raise TrainingDynamicsError(path, f"{what} has {arr.shape[1]} columns; expected {width} as in {width_from}")
+    check_shape(arr, path, what, n_rows, width, width_from)
     return int(arr.shape[1])
 
 
