@@ -2,6 +2,7 @@
 // computed in the kernel (analysis.training_events); clicking a kind makes the selection exactly its samples
 // (the kernel sets w.selection), clicking it again clears it; "focus" dims everything but the selection.
 import { h } from "../dom.js";
+import { redrawnPanel } from "./index.js";
 
 /** kind -> [short name, what it means, indent]: the order and names of analysis.KINDS. */
 export const EVENT_KINDS = Object.freeze({
@@ -63,12 +64,5 @@ export function eventsPanel(ctx, dbg) {
     focus.checked = dbg.focus;
   }
 
-  render();
-  return {
-    el,
-    area: "bottom",
-    update(change) {
-      if (change === "epoch" || change === "analysis" || change === "selection" || change === "info") render();
-    },
-  };
+  return redrawnPanel(el, render, ["epoch", "analysis", "selection", "info"]);
 }

@@ -99,3 +99,9 @@ export function panelContext(v) {
 export function textPanel(className, text, area = "side") {
   return () => ({ el: h("div", { class: className }, text), area });
 }
+
+/** A bottom-area panel drawn by render() now and again on each change named in `changes`. */
+export function redrawnPanel(el, render, changes) {
+  render();
+  return { el, area: "bottom", update: (change) => { if (changes.includes(change)) render(); } };
+}

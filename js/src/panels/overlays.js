@@ -1,6 +1,7 @@
 // Overlays panel: switches for the debugger's drawings (neighbour lines, trails, visualization-error marks)
 // with the line legend (kept / gained / lost, in the styles the lines are drawn with) and what each shows now.
 import { h } from "../dom.js";
+import { redrawnPanel } from "./index.js";
 import { LINE_ORDER, LINE_STYLES } from "../overlays/neighbors.js";
 import { TRAIL_CAP } from "../overlays/trails.js";
 
@@ -54,12 +55,5 @@ export function overlaysPanel(ctx, dbg) {
     visInfo.title = visInfo.textContent;
   }
 
-  render();
-  return {
-    el,
-    area: "bottom",
-    update(change) {
-      if (change === "analysis" || change === "selection" || change === "hover" || change === "epoch") render();
-    },
-  };
+  return redrawnPanel(el, render, ["analysis", "selection", "hover", "epoch"]);
 }

@@ -2,6 +2,7 @@
 // total, ETA, error) and a Stop button (a {type: "stop"} message: the fit ends at the next epoch boundary and
 // stays resumable). Hidden when there is no fit, or once it is done.
 import { h } from "../dom.js";
+import { redrawnPanel } from "./index.js";
 
 const SHOWN = new Set(["starting", "fitting", "waiting", "following", "stopped", "error"]);
 
@@ -29,7 +30,6 @@ export function progressPanel(v) {
       text.textContent = progressText(p);
       stop.style.display = ["starting", "fitting", "waiting", "following"].includes(p.state) ? "" : "none";
     };
-    update();
-    return { el, area: "bottom", update: (change) => { if (change === "progress" || change === "info") update(); } };
+    return redrawnPanel(el, update, ["progress", "info"]);
   };
 }
