@@ -5,4 +5,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 . .venv/bin/activate
 mkdir -p artifacts
-exec python -m pytest -q -p no:cacheprovider "$@"
+# two workers, one test file each at a time (a file's module fixtures, servers and browser stay in one
+# process); TTVIS_TEST_WORKERS=0 runs everything in this process
+exec python -m pytest -q -p no:cacheprovider -n "${TTVIS_TEST_WORKERS:-2}" --dist loadfile "$@"
