@@ -111,9 +111,15 @@ def first_frame(server, browser, part, n=60_000, e=200, demo=None):
                    "to_first_frame_s": ff["wall"] / 1000 - ks["t_ctor"],
                    "view_first_frame_ms": ff["firstFrameMs"]}
             if part == "first-frame":  # the fit's own figures of its first epoch; the rest is not waited for
+                # the first frame may be a preview (DVI's encoder placed epoch 1, its decoder trains): wait for the
+                # epoch's end, which comes after epoch 2's layout
+                k.run("import time as _t\nwhile w.epochs[0] not in w._fit.epoch_info and w._fit.running: _t.sleep(0.2)",
+                      timeout=1800)
                 ep = k.eval("w._fit.epoch_info[w.epochs[0]]")
                 k.run("w.stop()")
                 out["dvi_first_epoch_s"] = ep.get("graph_s", 0) + ep.get("train_s", 0) + ep.get("jit_s", 0)
+                out["dvi_first_epoch_parts"] = {key: round(float(ep.get(key, 0)), 2) for key in
+                                                ("graph_s", "layout_s", "encoder_s", "decoder_s", "wait_s")}
         finally:
             k.close()
     finally:

@@ -153,7 +153,7 @@ def _seed_from_prefix(plan_: RunPlan, lineage: dict) -> list[int]:
 
 def fit(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto", seed: int = 0,
         cache_dir=None, progress: bool = True, callback=None, stop=None, waiting=None, fit_sample="auto",
-        **params) -> VisRun:
+        on_preview=None, **params) -> VisRun:
     """Fit (or load from cache) a visualization of the training dynamics.
 
     ``method``: one of ``registry.names()`` ("dvi", "timevis", "umap", "aligned-umap", "pca", ...);
@@ -162,7 +162,10 @@ def fit(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto"
     method, its result-defining params (seed included, device not), the epochs and a fingerprint of the data.
     A finished run is loaded without training; an interrupted one resumes; a run of more epochs than a cached
     one of the same method, params and data starts from that one's epochs (``_seed_from_prefix``).
-    ``callback(epoch, embedding, info)`` is called after each finished epoch. ``stop`` (e.g. a threading.Event):
+    ``callback(epoch, embedding, info)`` is called after each finished epoch; ``on_preview(epoch, embedding)``
+    before it with the epoch's provisional positions, where the method has them early (DVI: after its encoder,
+    before its decoder; nothing is saved: driver.FitContext.preview; not with a ``fit_sample``, whose other
+    samples are placed by the finished epoch's saved model). ``stop`` (e.g. a threading.Event):
     once set, the fit ends at the next epoch boundary with ``FitStopped``, its finished epochs saved; fitting
     again resumes. One fit per run folder at a time (``RunLock``): another holder (a second kernel, a second
     widget) is waited for, calling ``waiting()`` every 0.2 s meanwhile; then its result is loaded or resumed.
@@ -178,12 +181,12 @@ def fit(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto"
     if not lock.acquire(waiting=waiting, stop=stop):
         raise FitStopped([], list(p.epochs))
     try:
-        return _fit_locked(p, progress, callback, stop)
+        return _fit_locked(p, progress, callback, stop, on_preview)
     finally:
         lock.release()
 
 
-def _fit_locked(p: RunPlan, progress, callback, stop) -> VisRun:
+def _fit_locked(p: RunPlan, progress, callback, stop, on_preview=None) -> VisRun:
     if p.complete():  # the holder we waited for finished it
         return p.load()
     name, eps, est, ck, path = p.method, p.epochs, p.estimator, p.store, p.path
@@ -218,7 +221,8 @@ def _fit_locked(p: RunPlan, progress, callback, stop) -> VisRun:
 
     t0 = time.perf_counter()
     try:
-        est.fit(fit_dyn, eps, checkpoints=ck, on_epoch=_on_epoch, stop=stop)
+        est.fit(fit_dyn, eps, checkpoints=ck, on_epoch=_on_epoch, stop=stop,
+                on_preview=on_preview if k is None else None)
     except FitStopped as err:
         man.update({"stopped": _now(), "finished_epochs": err.done})
         write_run_manifest(path, man)

@@ -67,14 +67,16 @@ class Projector:
         return {k: _jsonable(v) for k, v in sorted(self.get_params().items()) if k not in self._volatile}
 
     # fitting -------------------------------------------------------------------------------------
-    def fit(self, dynamics, epochs=None, checkpoints: Checkpoints | None = None, on_epoch=None, stop=None):
+    def fit(self, dynamics, epochs=None, checkpoints: Checkpoints | None = None, on_epoch=None, stop=None,
+            on_preview=None):
         """Fit the projection of ``epochs`` (default all) of ``dynamics``; returns self. ``checkpoints``: the
         store of a run folder (finished epochs in it are restored, not refitted); ``on_epoch(epoch, embedding,
         info)`` after each finished epoch; ``stop`` (e.g. a threading.Event): once set, the fit stops at the
-        next epoch boundary with ``driver.FitStopped``. See driver.drive."""
+        next epoch boundary with ``driver.FitStopped``; ``on_preview(epoch, embedding)``: provisional positions
+        of an epoch not finished yet (methods that have them). See driver.drive."""
         from .driver import drive
 
-        drive(self, dynamics, epochs, checkpoints, on_epoch=on_epoch, stop=stop)
+        drive(self, dynamics, epochs, checkpoints, on_epoch=on_epoch, stop=stop, on_preview=on_preview)
         return self
 
     # what a method implements (driver.py calls these) ------------------------------------------------

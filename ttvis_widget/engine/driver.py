@@ -1,12 +1,16 @@
 """The one fit loop of every method (``drive``): which epochs are left to fit, the restoring of those
 finished before (resume, and extension of a run by new epochs), persistence of each finished epoch's
-embedding, timings, the per-epoch callback and a clean stop between epochs.
+embedding, timings, the per-epoch callback, the provisional preview channel and a clean stop between epochs.
 
 A method (base.Projector) only fits: ``fit_epoch`` for one epoch (``per_epoch`` methods, fitted in turn) or
 ``fit_all`` for every epoch at once, and reports each finished epoch with ``FitContext.epoch_done`` after
 saving its own state. What a store holds finished is never refitted: a store with epochs 1..k finished fits
 1..k+m by restoring 1..k (``restore_epoch``) and fitting k+1..k+m (methods that fit all epochs at once refit
 everything when any epoch is missing).
+
+Preview: a method whose epoch's positions are known before the epoch is finished (DVI: its encoder is trained,
+its decoder not yet) may hand them to ``FitContext.preview``, which only calls the caller's ``on_preview``:
+nothing is written, and the epoch is finished only by ``epoch_done`` (whose embedding may differ).
 """
 from __future__ import annotations
 
@@ -55,7 +59,7 @@ class FitContext:
     ``done`` (finished in the store before this fit), ``todo`` (the rest), ``store`` (Checkpoints),
     ``timings`` (the run's; a method that fits all epochs at once sets the run-level totals itself)."""
 
-    def __init__(self, projector, dynamics, epochs, store: Checkpoints, on_epoch=None, stop=None):
+    def __init__(self, projector, dynamics, epochs, store: Checkpoints, on_epoch=None, stop=None, on_preview=None):
         self.dynamics = dynamics
         self.epochs = list(epochs)
         self.store = store
@@ -63,6 +67,7 @@ class FitContext:
         self.todo = [e for e in self.epochs if e not in self.done]
         self.timings = {"graph_s": 0.0, "jit_s": 0.0, "train_s": 0.0, "epochs": {}}
         self._on_epoch = on_epoch
+        self._on_preview = on_preview
         self._stop = stop
         self._per_epoch = projector.per_epoch
         self._reported: list = []
@@ -74,6 +79,18 @@ class FitContext:
 
     def stopped(self) -> FitStopped:
         return FitStopped(self.done + self._reported, [e for e in self.todo if e not in self._reported])
+
+    @property
+    def previewing(self) -> bool:
+        """Whether the caller listens to ``preview`` (a method skips computing a preview nobody asked for)."""
+        return self._on_preview is not None
+
+    def preview(self, epoch: int, embedding) -> None:
+        """Provisional positions of ``epoch`` (not finished yet; nothing is saved): ``on_preview(epoch,
+        embedding)``. Called before the epoch's ``epoch_done``, in epoch order; the final embedding reported
+        there may differ (a method's later stage of the same epoch may still move the points)."""
+        if self._on_preview is not None:
+            self._on_preview(int(epoch), embedding)
 
     def epoch_done(self, epoch: int, embedding, info: dict) -> None:
         """Persist a finished epoch and report it. The method has saved its own state of the epoch; the
@@ -95,13 +112,16 @@ class FitContext:
             raise self.stopped()
 
 
-def drive(projector, dynamics, epochs=None, store: Checkpoints | None = None, on_epoch=None, stop=None) -> dict:
+def drive(projector, dynamics, epochs=None, store: Checkpoints | None = None, on_epoch=None, stop=None,
+          on_preview=None) -> dict:
     """Fit ``projector`` on ``epochs`` (default: all of ``dynamics``) with results in ``store`` (default: in
     memory); returns the run's timings (also ``projector.timings_``). Epochs finished in ``store`` are
     restored, the others fitted. ``stop``: anything with ``is_set()`` (threading.Event); once set, the fit
-    ends at the next epoch boundary with ``FitStopped`` and leaves a resumable store."""
+    ends at the next epoch boundary with ``FitStopped`` and leaves a resumable store. ``on_preview(epoch,
+    embedding)``: an epoch's provisional positions, when the method has them before it finishes the epoch
+    (``FitContext.preview``)."""
     store = store if store is not None else Checkpoints(None)
-    ctx = FitContext(projector, dynamics, epochs or dynamics.epochs, store, on_epoch, stop)
+    ctx = FitContext(projector, dynamics, epochs or dynamics.epochs, store, on_epoch, stop, on_preview)
     projector.timings_ = ctx.timings
     projector.begin(ctx)
     if not projector.per_epoch and not ctx.todo:

@@ -16,7 +16,9 @@ Nodes are the epoch's samples plus its border points (borders.py, ``border_share
 sample-sample edges across predicted classes weigh ``cross_pred_weight`` of their weight. One state_dict per
 epoch (``models/epoch_<e>.pt``). On a CPU epoch t's decoder trains on a worker thread beside epoch t+1's
 graph and layout (``overlap``, pipeline.py); it draws from its own generator, so the result is the same either
-way. Why each stage and default is what it is, and what differs from the paper: docs/methods/dvi.md.
+way. Each epoch's encoder positions are handed to ``ctx.preview`` as soon as the encoder is trained (before
+its decoder); with ``joint_steps=0`` they are the epoch's final embedding. Why each stage and default is what
+it is, and what differs from the paper: docs/methods/dvi.md.
 """
 from __future__ import annotations
 
@@ -248,6 +250,8 @@ class DVI(ParametricMixin, Projector):
                     c = chunk_rows(model, dev)
                     tlogp = torch.cat([torch.log_softmax(head_mod(model.denormalize(nodes[s:s + c])), 1)
                                        for s in range(0, len(nodes), c)])
+        if ctx.previewing:  # the epoch's positions are known: shown now, while its decoder still trains (no RNG drawn)
+            ctx.preview(e, encode_numpy(model, X, dev))
         f.have_prev = True
         f.prev_knn = idx
         f.prev_layout = Y[:len(X)].cpu().numpy()

@@ -8,7 +8,9 @@ its own torch import and data load (seconds) before the first epoch. The fit's t
 own (``num_threads``, min(2, cores)); in live mode, where the kernel also trains, the fit uses one.
 
 Epochs are reported to the ``sink`` (the widget) in order, from this thread: ``_fit_epochs(epochs)`` (the
-recorded epochs, growing in live mode), ``_fit_ready(epoch)`` (its embedding is final in the run folder),
+recorded epochs, growing in live mode), ``_fit_preview(epoch)`` (provisional positions, before the epoch is
+finished: DVI's encoder has placed it, its decoder trains), ``_fit_ready(epoch, changed)`` (its embedding is
+final in the run folder; ``changed``: it differs from the epoch's preview, which was shown),
 ``_fit_progress(progress)``, ``_fit_finished(run)`` (a VisRun of every recorded epoch) and ``_fit_failed(exc)``.
 """
 from __future__ import annotations
@@ -29,7 +31,8 @@ POLL_S = 0.5  # how often live mode looks at the recording's manifest, and a fol
 
 class FittingRun:
     """What the widget shows while its run is fitted: ``epochs`` (all recorded), ``ready`` (fitted, in order),
-    ``embedding(e)`` of a ready epoch (from the run folder); territories, inverse and metrics once the fit is
+    ``previewed`` (epoch -> provisional positions of an epoch not finished yet), ``embedding(e)`` of a ready
+    epoch (from the run folder) or a previewed one; territories, inverse and metrics once the fit is
     complete (``final``, the VisRun)."""
 
     def __init__(self, dynamics, method: str, epochs, plan_=None):
@@ -43,6 +46,7 @@ class FittingRun:
             self.set_plan(plan_)
         self.manifest: dict = {}
         self.ready: list[int] = []
+        self.previewed: dict[int, np.ndarray] = {}
         self.final = None
         self._emb: dict[int, np.ndarray] = {}
 
@@ -50,12 +54,19 @@ class FittingRun:
         e = int(epoch)
         if self.final is not None and e in self.final.epochs:
             return self.final.embedding(e)
+        if e not in self.ready and e in self.previewed:
+            return self.previewed[e]
         if e not in self.ready:
             raise KeyError(f"epoch {e} is not fitted yet (the fit runs in the background: w.wait() blocks until it "
                            f"has caught up); fitted so far: {self.ready}")
         if e not in self._emb:
             self._emb[e] = np.asarray(self.plan.store.load_embedding(e), dtype=np.float32)
         return self._emb[e]
+
+    @property
+    def shown(self) -> list[int]:
+        """Epochs the views may show: the fitted ones and the previewed ones."""
+        return self.ready + [e for e in self.previewed if e not in self.ready]
 
     def embeddings(self) -> np.ndarray:
         return np.stack([self.embedding(e) for e in self.epochs], 0)
@@ -70,7 +81,8 @@ class FittingRun:
             return self.final.bounds
         from ..engine.run import global_bounds
 
-        return global_bounds(self.embedding(e) for e in self.ready) if self.ready else (0.0, 0.0, 1.0, 1.0)
+        shown = self.shown
+        return global_bounds(self.embedding(e) for e in shown) if shown else (0.0, 0.0, 1.0, 1.0)
 
     @property
     def has_inverse(self) -> bool:
@@ -252,14 +264,23 @@ class BackgroundFit:
                      eta_s=self._eta(total - len(self.run.ready)))
         last = [time.perf_counter()]
 
+        def on_preview(e, emb):  # shown at once; the epoch is finished (and saved) only by on_epoch
+            if e in self.run.ready:
+                return
+            self.run.previewed[int(e)] = np.asarray(emb, dtype=np.float32).copy()
+            self.sink._fit_preview(int(e))
+            self._report(stage=f"{p.method}: epoch {e} placed, decoder training")
+
         def on_epoch(e, emb, info):
             self.epoch_info[int(e)] = {k: v for k, v in info.items() if isinstance(v, (int, float, str))}
             now = time.perf_counter()
             self._epoch_s.append(now - last[0])
             last[0] = now
             if e not in self.run.ready:
+                shown = self.run.previewed.pop(int(e), None)
                 self.run.ready.append(int(e))
-                self.sink._fit_ready(int(e))
+                changed = shown is not None and not np.array_equal(shown, np.asarray(emb, dtype=np.float32))
+                self.sink._fit_ready(int(e), changed)
             left = total - len(self.run.ready)
             nxt = next((x for x in p.epochs if x not in self.run.ready), None)
             self._report(epochs_done=len(self.run.ready), eta_s=self._eta(left),
@@ -271,7 +292,7 @@ class BackgroundFit:
             self._announce_finished()
             self._report(epochs_done=len(self.run.ready))
 
-        run = fit(p, callback=on_epoch, stop=self._stop, waiting=waiting, progress=False)
+        run = fit(p, callback=on_epoch, stop=self._stop, waiting=waiting, progress=False, on_preview=on_preview)
         self._announce_finished()
         self.run.final = run
         self.run.manifest = run.manifest
@@ -359,11 +380,19 @@ class BackgroundMixin:
         if self._fit is None:
             return list(range(len(self.epochs)))
         pos = {e: k for k, e in enumerate(self.epochs)}
-        return sorted(pos[e] for e in self._fit.run.ready if e in pos)
+        return sorted(pos[e] for e in self._fit.run.shown if e in pos)
 
-    def _fit_ready(self, epoch: int) -> None:
+    def _fit_preview(self, epoch: int) -> None:
+        """An epoch placed but not finished (background.py): sent to the views now, like a fitted one."""
+        self._streams.epoch_ready(self.epochs.index(int(epoch)))
+
+    def _fit_ready(self, epoch: int, changed: bool = False) -> None:
+        """An epoch finished; ``changed``: its previewed positions, already sent, differ: sent again."""
         k = self.epochs.index(int(epoch))
-        self._streams.epoch_ready(k)
+        if changed:
+            self._streams.epoch_replaced(k)
+        else:
+            self._streams.epoch_ready(k)
         self.info = {**self.info, "ready": len(self._fit.run.ready)}
 
     def _fit_epochs(self, epochs, dynamics) -> None:

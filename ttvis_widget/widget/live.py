@@ -173,6 +173,18 @@ class Streams:
             for v in list(self.views.values()):
                 self._fill(v, ready)
 
+    def epoch_replaced(self, k: int) -> None:
+        """Epoch index ``k``, sent as a preview, has other final positions: the views holding it get it again
+        (a chunk overwrites what the view holds of that epoch)."""
+        with self.lock:
+            xy = self.w.run.embedding(self.w.epochs[k])
+            if self._payload is not None:
+                self._payload._cache.pop(k, None)
+            self.set_bounds(grown_bounds(self.bounds, xy))
+            for v in self.views.values():
+                v.held.pop(k, None)  # sent again by epoch_ready (windowed: into a free slot, its own among them)
+            self.epoch_ready(k)
+
     def set_bounds(self, bounds) -> None:
         with self.lock:
             bounds = tuple(float(b) for b in bounds)
