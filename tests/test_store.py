@@ -128,6 +128,13 @@ def test_seed_api_round_trip(tmp_path):
     assert p.shape == (400,) and (p == d.labels).mean() > 0.5
     c = d.confidence(3)
     assert c.dtype == np.float32 and ((c > 0) & (c <= 1)).all()
+    logits = np.asarray(d.prediction(3), np.float64)  # the definitions, in float64
+    soft = np.exp(logits - logits.max(1, keepdims=True))
+    soft /= soft.sum(1, keepdims=True)
+    np.testing.assert_array_equal(p, logits.argmax(1))
+    np.testing.assert_allclose(c, soft.max(1), rtol=1e-5)
+    p[:] = -1  # callers get their own arrays: the next call is unchanged
+    assert (d.predicted_class(3) == logits.argmax(1)).all()
 
 
 def test_write_epoch_with_head_name(tmp_path):

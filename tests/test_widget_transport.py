@@ -170,6 +170,28 @@ def test_chunks_respect_limit_with_real_arrays():
     assert np.abs(d["positions"] - run.embeddings()).max() < 1e-2
 
 
+def test_prefetching_threads_send_the_same_chunks_and_raise_in_order():
+    run = make_run(n=700, epochs=7)
+    limit = 400 * 7  # two chunks per epoch
+    serial = list(tr.chunk_messages(TimeTravelWidget(run).payload, "r", limit=limit, workers=1))
+    parallel = list(tr.chunk_messages(TimeTravelWidget(run).payload, "r", limit=limit, workers=3))
+    assert [c for c, _ in serial] == [c for c, _ in parallel]
+    assert all(bytes(a) == bytes(b) for (_, ba), (_, bb) in zip(serial, parallel) for a, b in zip(ba, bb))
+    p = TimeTravelWidget(run).payload
+    good = p._epoch_arrays
+
+    def failing(k):
+        if k == 4:
+            raise ValueError("epoch 4 unreadable")
+        return good(k)
+    p._epoch_arrays = failing
+    got = []
+    with pytest.raises(ValueError, match="epoch 4 unreadable"):
+        for content, _ in tr.chunk_messages(p, "r", limit=limit, workers=3):
+            got.append(content["e0"])
+    assert got == [0, 0, 1, 1, 2, 2, 3, 3]  # every epoch before the failing one went out, in order
+
+
 def test_buffers_are_little_endian_and_sized():
     run = make_run(n=101, epochs=3)
     w = TimeTravelWidget(run)

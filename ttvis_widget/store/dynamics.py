@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 from functools import cached_property
 from pathlib import Path
 from typing import Sequence
@@ -37,6 +38,8 @@ HEAD_CACHE_EPOCHS = 4
 #: epochs whose representations stay in memory when they are not memory maps (the original tool's layout with
 #: train and test files, joined per epoch: 123 MB an epoch at 60k x 512)
 REP_CACHE_EPOCHS = 4
+#: epochs whose predicted class and confidence stay computed (two prefetching threads + the one on screen)
+SUMMARY_CACHE_EPOCHS = 4
 
 
 def _lru(cache: dict, key, load, limit: int, held=lambda value: True):
@@ -184,6 +187,8 @@ class TrainingDynamics:
         self._rep_cache: dict[int, np.ndarray] = {}
         self._pred_cache: dict[int, np.ndarray | None] = {}
         self._head_cache: dict[int, object] = {}
+        self._summary_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._summary_lock = threading.Lock()
         self._dim: int | None = None
         self._n_classes: int | None = None
         #: (path, reason) of every entry of the folder that looks like part of the layout but is not read
@@ -331,17 +336,32 @@ class TrainingDynamics:
         return None if files is None else f"{file_signature(files)}-{trusted}"
 
     def predicted_class(self, epoch: int) -> np.ndarray | None:
-        p = self.prediction(epoch)
-        return None if p is None else p.argmax(1).astype(np.int64)
+        """Argmax of the prediction, int64 [N] (a new array each call: callers may modify it)."""
+        s = self._prediction_summary(epoch)
+        return None if s is None else s[0].astype(np.int64)
 
     def confidence(self, epoch: int) -> np.ndarray | None:
         """Softmax probability of the predicted class, float32 [N]."""
-        p = self.prediction(epoch)
+        s = self._prediction_summary(epoch)
+        return None if s is None else s[1].copy()
+
+    def _prediction_summary(self, epoch: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(argmax, softmax max) of one epoch's prediction in one pass, for the last few epochs asked: the widget
+        asks for both per epoch, and at 1M samples each costs as much as reading the logits."""
+        e = self._epoch_check(epoch)
+        with self._summary_lock:
+            if e in self._summary_cache:
+                return _lru(self._summary_cache, e, None, SUMMARY_CACHE_EPOCHS)
+        p = self.prediction(e)
         if p is None:
             return None
-        z = p - p.max(1, keepdims=True)
-        ez = np.exp(z)
-        return (ez.max(1) / ez.sum(1)).astype(np.float32)
+        p = np.asarray(p)
+        cls = p.argmax(1)
+        z = p - np.take_along_axis(p, cls[:, None], 1)  # <= 0, the predicted class's own entry is 0
+        np.exp(z, out=z)
+        conf = np.reciprocal(z.sum(1, dtype=np.float32), dtype=np.float32)
+        with self._summary_lock:  # two widget threads may read two epochs at once
+            return _lru(self._summary_cache, e, lambda _: (cls, conf), SUMMARY_CACHE_EPOCHS)
 
     def head(self, epoch: int):
         return _lru(self._head_cache, self._epoch_check(epoch), self._load_head, HEAD_CACHE_EPOCHS)

@@ -30,11 +30,16 @@ territory PNG larger than that, which goes alone.
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator, Sequence
 
 import numpy as np
 
 CHUNK_LIMIT = 8 * 1024 * 1024
+#: threads computing the next epochs' wire arrays while one is sent: numpy releases the GIL, and at 1M samples an
+#: epoch's predicted class, confidence and quantized positions cost ~0.15 s of one core
+PREFETCH_WORKERS = max(1, min(2, os.cpu_count() or 1))
 QMAX = 65535
 NO_CLASS = 65535
 BYTES_POS = 4  # two uint16 per point and epoch
@@ -188,10 +193,28 @@ def meta_message(p: Payload, rid: str, n_territories: int = 0, extra: dict | Non
     return content, [memoryview(np.ascontiguousarray(p.labels)), memoryview(np.ascontiguousarray(p.split))]
 
 
-def chunk_messages(p: Payload, rid: str, limit: int = CHUNK_LIMIT) -> Iterator[tuple[dict, list]]:
-    for seq, (e0, ne, s0, ns) in enumerate(plan_chunks(len(p.epochs), p.n, p.has_pred, limit)):
-        bufs = [memoryview(a) for a in p.block(e0, ne, s0, ns)]
-        yield {"type": "chunk", "rid": rid, "seq": seq, "e0": e0, "ne": ne, "s0": s0, "ns": ns}, bufs
+def chunk_messages(p: Payload, rid: str, limit: int = CHUNK_LIMIT,
+                   workers: int | None = None) -> Iterator[tuple[dict, list]]:
+    """The chunks of every epoch in order; ``workers`` threads (default ``PREFETCH_WORKERS``) compute the next
+    few epochs' wire arrays while the caller sends the current one (a few epochs ahead at most)."""
+    workers = PREFETCH_WORKERS if workers is None else max(1, int(workers))
+    plan = plan_chunks(len(p.epochs), p.n, p.has_pred, limit)
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="ttvis-payload") if workers > 1 and len(p.epochs) > 1 \
+        else None
+    futures: dict = {}
+    try:
+        for seq, (e0, ne, s0, ns) in enumerate(plan):
+            if pool is not None:
+                for k in range(e0, min(len(p.epochs), e0 + ne + 2 * workers)):
+                    if k not in futures:
+                        futures[k] = pool.submit(p.epoch, k)
+                for k in range(e0, e0 + ne):
+                    futures[k].result()  # re-raises a failed epoch's error here, in order
+            bufs = [memoryview(a) for a in p.block(e0, ne, s0, ns)]
+            yield {"type": "chunk", "rid": rid, "seq": seq, "e0": e0, "ne": ne, "s0": s0, "ns": ns}, bufs
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def territory_messages(pngs: Iterator[tuple[int, bytes]], rid: str,
