@@ -84,3 +84,24 @@ def test_without_fit_sample_the_run_key_is_as_before(digits, tmp_path):
     with warnings.catch_warnings():  # "auto" at the digits' N: all samples, and no notice
         warnings.simplefilter("error", sampling.FitSampleNotice)
         assert sampling.resolve("auto", registry.method_class("dvi")[1], digits.n_samples) is None
+
+
+def test_timevis_fitted_on_a_sample_places_every_sample(digits, tmp_path):
+    """TimeVis fits all its epochs at once: one sample for all of them, every sample placed by its encoder."""
+    tv = dict(layout_steps_first=150, layout_steps=50, layout_joint_steps=50, encoder_steps=400,
+              decoder_steps=60, joint_steps=0, num_threads=1)
+    run = fit(digits, method="timevis", epochs=[1, 2], cache_dir=tmp_path, progress=False, fit_sample=500, **tv)
+    n, seen = digits.n_samples, run.fit_index
+    assert len(seen) == 500 and run.manifest["fit_sample"]["k"] == 500
+    for e in (1, 2):
+        emb = run.embedding(e)
+        assert emb.shape == (n, 2) and np.isfinite(emb).all()
+        np.testing.assert_allclose(run.transform(e, digits.representation(e)), emb, atol=1e-4)
+    row = run.metrics(epochs=[2], paper_form=False, bnn=False, inverse=False, trust=False, temporal=False)[0]
+    assert row["n_seen"] == 500
+    # the encoder places what it did not see far better than chance (15 of ~1,300: 0.012), not far below what it
+    # saw (0.17 vs 0.27 with these few steps on digits)
+    assert row["nn15_exact_unseen"] > 0.1 and row["nn15_exact_unseen"] >= 0.5 * row["nn15_exact_seen"]
+    again = fit(digits, method="timevis", epochs=[1, 2], cache_dir=tmp_path, progress=False, fit_sample=500, **tv)
+    assert again.path == run.path
+    np.testing.assert_array_equal(again.fit_index, seen)
