@@ -117,7 +117,29 @@ def test_repeated_sigkill_resumes_to_the_uninterrupted_result(digits_path, tmp_p
     assert json.loads((run_dir / "manifest.json").read_text())["complete"] is True
     for e in range(1, 6):  # resumed over and over, still the same fit
         assert (run_dir / f"embedding_{e}.npy").read_bytes() == (ref_dir / f"embedding_{e}.npy").read_bytes(), e
+    assert not list(run_dir.rglob(".*.tmp"))  # the killed fits' half-written files were removed on resume
     assert hashes(digits_path) == before
+
+
+def test_a_killed_writers_temporary_files_go_when_the_lock_is_taken(tmp_path):
+    from ttvis_widget.engine.checkpoints import RunLock
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)  # exited: no process has this pid now (unless reused at once; then it stays)
+    (tmp_path / "sub").mkdir()
+    orphan = tmp_path / "sub" / f".embedding_3.npy.{dead_pid}-abc123.tmp"
+    live = tmp_path / f".manifest.json.{os.getpid()}-def456.tmp"
+    foreign = tmp_path / ".notes.txt.tmp"  # not ours (no pid): never touched
+    kept = tmp_path / "embedding_2.npy"
+    for f in (orphan, live, foreign, kept):
+        f.write_bytes(b"x")
+    lock = RunLock(tmp_path)
+    assert lock.acquire(blocking=False)
+    try:
+        assert not orphan.exists()
+        assert live.exists() and foreign.exists() and kept.read_bytes() == b"x"
+    finally:
+        lock.release()
 
 
 def _enospc_on(match):

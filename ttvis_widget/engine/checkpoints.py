@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..store.atomic import atomic_write_bytes, atomic_write_npy, atomic_write_npz
+from ..store.atomic import atomic_write_bytes, atomic_write_npy, atomic_write_npz, remove_orphaned_temporaries
 
 
 def cpu_state(module) -> dict:
@@ -121,6 +121,7 @@ class RunLock:
         fh.write(f"{os.getpid()} {os.uname().nodename}\n")
         fh.flush()
         self._fh = fh
+        remove_orphaned_temporaries(self.path.parent)  # a killed fitter's half-written files: it held this lock
         return True
 
     def acquire(self, blocking: bool = True, poll: float = 0.2, waiting=None, stop=None) -> bool:

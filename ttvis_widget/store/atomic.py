@@ -7,6 +7,7 @@ import errno as _errno
 import io
 import json
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,7 +57,8 @@ def _atomic_file(path):
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        # the writer's pid in the name: a later writer can tell a killed writer's leftover from a live one's file
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent)
         try:
             yield _FdWriter(fd)
             os.fsync(fd)
@@ -92,3 +94,33 @@ def atomic_write_npz(path, arrays: dict) -> None:
 
 def atomic_write_json(path, obj) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+_TEMPORARY = re.compile(r"\..+\.([0-9]+)-[^.]+\.tmp")  # .<target name>.<pid>-<random>.tmp
+
+
+def remove_orphaned_temporaries(folder) -> list[Path]:
+    """Delete, under ``folder``, the temporary files of writers that are no longer running on this machine (a
+    fit killed mid-write leaves its half-written file behind); returns what was deleted. The caller holds the
+    folder's writer lock; a file whose writer is alive, or whose name carries no pid, is left alone."""
+    gone = []
+    for f in Path(folder).rglob(".*.tmp"):
+        m = _TEMPORARY.fullmatch(f.name)
+        if m is None or _alive(int(m.group(1))):
+            continue
+        try:
+            f.unlink()
+            gone.append(f)
+        except FileNotFoundError:
+            pass
+    return gone
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
