@@ -85,3 +85,26 @@ def test_the_widget_shows_an_epoch_once_placed_and_resends_it_only_if_it_moved(d
         np.testing.assert_array_equal(shown, final)
         assert len(sent) == 1
     assert {c["e0"] for c in wire.kinds("chunk")} == {0, 1}
+
+
+def test_a_previewed_epoch_is_withdrawn_when_its_fit_fails(digits_path, tmp_path, monkeypatch):
+    """The decoder stage fails after epoch 1 was previewed (sent to the view): the view is told to drop it (an
+    evict), nothing counts it as ready, and ``wait()`` re-raises the failure."""
+    from ttvis_widget.engine.dvi import DVI
+    from ttvis_widget.widget import TimeTravelWidget
+
+    from test_live import _view
+
+    def broken(self, *a, **kw):
+        raise RuntimeError("decoder exploded")
+
+    monkeypatch.setattr(DVI, "_decoder_stage", broken)
+    w = TimeTravelWidget(digits_path, method="dvi", cache_dir=tmp_path, epochs=[1, 2], device="cpu", **DVI_TINY)
+    wire = _view(w)
+    with pytest.raises(RuntimeError, match="decoder exploded"):
+        w.wait(120)
+    sent = [c for c in wire.kinds("chunk") if c["e0"] == 0]
+    evicted = [k for c in wire.kinds("evict") for k in c["epochs"]]
+    assert sent and evicted == [0]  # shown as a preview, then withdrawn
+    assert w.ready_epochs == [] and w._ready_indices() == [] and not w.run.previewed
+    assert w.progress["state"] == "error" and "decoder exploded" in w.status

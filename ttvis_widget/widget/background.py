@@ -11,7 +11,8 @@ Epochs are reported to the ``sink`` (the widget) in order, from this thread: ``_
 recorded epochs, growing in live mode), ``_fit_preview(epoch)`` (provisional positions, before the epoch is
 finished: DVI's encoder has placed it, its decoder trains), ``_fit_ready(epoch, changed)`` (its embedding is
 final in the run folder; ``changed``: it differs from the epoch's preview, which was shown),
-``_fit_progress(progress)``, ``_fit_finished(run)`` (a VisRun of every recorded epoch) and ``_fit_failed(exc)``.
+``_fit_progress(progress)``, ``_fit_finished(run)`` (a VisRun of every recorded epoch), ``_fit_withdrawn(epoch)`` (a
+previewed epoch whose fit stopped or failed before it was finished) and ``_fit_failed(exc)``.
 """
 from __future__ import annotations
 
@@ -240,9 +241,11 @@ class BackgroundFit:
             self._report(state="stopped" if self._stop.is_set() and self.run.final is None else "done", eta_s=None,
                          stage="")
         except FitStopped:
+            self._withdraw_previews()
             self._report(state="stopped", stage=f"stopped after {len(self.run.ready)} epochs (fit again to resume)",
                          eta_s=None)
         except BaseException as exc:  # noqa: BLE001 - shown in the widget, re-raised by wait()
+            self._withdraw_previews()
             self.error = exc
             self._report(state="error", stage="", error=f"{type(exc).__name__}: {exc}", eta_s=None)
             try:
@@ -252,6 +255,15 @@ class BackgroundFit:
         finally:
             self._ended.set()
             self._idle.set()
+
+    def _withdraw_previews(self) -> None:
+        """The fit ended without finishing its previewed epochs: the views stop showing them."""
+        for e in [e for e in self.run.previewed if e not in self.run.ready]:
+            self.run.previewed.pop(e, None)
+            try:
+                self.sink._fit_withdrawn(e)
+            except Exception:  # noqa: BLE001 - the fit's own outcome is what gets reported
+                pass
 
     def _fit_once(self) -> None:
         from ..engine.api import fit
@@ -385,6 +397,10 @@ class BackgroundMixin:
     def _fit_preview(self, epoch: int) -> None:
         """An epoch placed but not finished (background.py): sent to the views now, like a fitted one."""
         self._streams.epoch_ready(self.epochs.index(int(epoch)))
+
+    def _fit_withdrawn(self, epoch: int) -> None:
+        """A previewed epoch whose fit did not finish: the views drop it."""
+        self._streams.epoch_withdrawn(self.epochs.index(int(epoch)))
 
     def _fit_ready(self, epoch: int, changed: bool = False) -> None:
         """An epoch finished; ``changed``: its previewed positions, already sent, differ: sent again."""

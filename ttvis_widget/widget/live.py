@@ -185,6 +185,17 @@ class Streams:
                 v.held.pop(k, None)  # sent again by epoch_ready (windowed: into a free slot, its own among them)
             self.epoch_ready(k)
 
+    def epoch_withdrawn(self, k: int) -> None:
+        """Epoch index ``k`` was shown as a preview and its fit did not finish (stopped, failed): the views holding
+        it drop it (an ``evict``), so no view shows positions that no run holds."""
+        with self.lock:
+            if self._payload is not None:
+                self._payload._cache.pop(k, None)
+            for v in self.views.values():
+                if v.held.pop(k, None) is not None:
+                    v.done_sent = False
+                    self._send({"type": "evict", "rid": v.rid, "epochs": [k]})
+
     def set_bounds(self, bounds) -> None:
         with self.lock:
             bounds = tuple(float(b) for b in bounds)
