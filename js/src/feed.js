@@ -21,11 +21,17 @@ export class DataFeed {
     this.createdAt = performance.now();
     this.allEpochsMs = null;  // ms from the view's creation to every epoch's positions on the GPU
     this.failed = false;
+    this.phases = {};  // ms from the view's creation to: requested, renderer, constructed, meta, firstChunk
+  }
+
+  mark(name) {
+    if (!(name in this.phases)) this.phases[name] = performance.now() - this.createdAt;
   }
 
   /** Ask for the stream: positions and predictions first epoch first, then territories. */
   request() {
     this.send({ type: "request", rid: this.rid });
+    this.mark("requested");
   }
 
   /** Windowed views: tell the kernel where the time is, so it slides the window (stream.js). */
@@ -52,9 +58,11 @@ export class DataFeed {
         s.setMeta(c, buffers);
         this.layers = s.window || s.nEpochs;
         this.renderer().allocate(s.n, this.layers);
+        this.mark("meta");
         this.on.meta();
       } else if (c.type === "chunk") {
         for (const p of s.addChunk(c, buffers)) this.renderer().uploadPositions(p.layer, p.s0, p.data);
+        this.mark("firstChunk");
         this.version++;
         if (s.epochsLoaded === s.nEpochs && this.allEpochsMs === null) this.allEpochsMs = performance.now() - this.createdAt;
       } else if (c.type === "epochs") {  // a live recording grew: a longer timeline, no reload

@@ -20,7 +20,10 @@ export function installHook(v) {
     get done() { return !!v.store.done; },
     get lastFrameMs() { return v.loop.lastFrameMs; },
     /** ms from this view's creation (the widget displayed) to its first frame / to all epochs resident */
-    get timings() { return { firstFrameMs: v.loop.firstFrameMs, allEpochsMs: v.feed.allEpochsMs, createdMs: v.feed.createdAt }; },
+    get timings() {
+      return { firstFrameMs: v.loop.firstFrameMs, allEpochsMs: v.feed.allEpochsMs, createdMs: v.feed.createdAt,
+        phases: { ...v.feed.phases } };
+    },
     get frames() { return v.loop.frames; },
     get frameIntervals() { return v.loop.frameIntervals.slice(); },
     get playing() { return v.timeline.playing; },

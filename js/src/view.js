@@ -54,6 +54,10 @@ export class TimeTravelView {
     });
     this.refusals = new Refusals(this.feed.rid);
     this.buildDom(el);
+    // ask for the data before the slow half of the set-up (panels, shader compilation): the kernel's answer
+    // travels while the browser works, and is handled once this constructor returns
+    this.gl = createContext(this.canvas);
+    if (this.gl) this.feed.request();
     this.loop = new FrameLoop(this);
     this.territories = new TerritoryLoader(this.store, () => this.renderer, () => this.requestRender());
     this.interaction = new Interaction(this);
@@ -73,7 +77,7 @@ export class TimeTravelView {
     this.startRenderer();
     this.bindModel();
     this.stopObserving = observeSize(this.stage, (w, hgt, dpr) => this.resize(w, hgt, dpr));
-    if (this.renderer) this.feed.request();
+    this.feed.mark("constructed");
     this.setPlaying(!!model.get("playing"), false);
     this.syncControls();
   }
@@ -108,7 +112,7 @@ export class TimeTravelView {
   }
 
   startRenderer() {
-    const gl = createContext(this.canvas);
+    const gl = this.gl;
     if (!gl) {
       this.fail("WebGL2 is not available in this browser, so the plot cannot be drawn. "
         + "Enable hardware acceleration (or WebGL) in the browser settings, or use a recent Chrome, Firefox or Safari.");
@@ -118,6 +122,7 @@ export class TimeTravelView {
       this.gl = gl;
       this.renderer = new Renderer(gl);
       this.applyPalette();
+      this.feed.mark("renderer");
     } catch (e) {
       this.fail(`Could not start the WebGL2 renderer: ${e.message}`);
     }
