@@ -157,6 +157,36 @@ def test_round_trip_positions_and_metadata():
     assert meta["bounds"] == list(run.bounds) and meta["n_chunks"] == len(rec.of("chunk"))
 
 
+def test_a_paced_stream_waits_for_the_views_first_frame():
+    """paced: meta, the first epoch and its territory, then nothing until the view's ``drawn``; then the rest,
+    once. The decoded stream equals an unpaced one."""
+    run = make_run(n=400, epochs=5, territory=True)
+    w = TimeTravelWidget(run)
+    rec = Recorder(w)
+    w._on_custom_msg(w, {"type": "request", "rid": "p", "paced": True}, [])
+    w.wait_for_territories(30)
+    assert [c["type"] for c, _ in rec.msgs] == ["meta", "chunk", "territory"]
+    assert rec.of("chunk")[0][0]["e0"] == 0 and rec.of("territory")[0][0]["epochs"] == [0]
+    w._on_custom_msg(w, {"type": "drawn", "rid": "other"}, [])  # another view's: nothing for this one
+    assert len(rec.msgs) == 3
+    w._on_custom_msg(w, {"type": "drawn", "rid": "p"}, [])
+    w.wait_for_territories(30)
+    n = len(rec.msgs)
+    chunks = [c for c, _ in rec.of("chunk")]
+    assert sorted(k for c in chunks for k in range(c["e0"], c["e0"] + c["ne"])) == list(range(5)) and rec.of("done")
+    assert [c["seq"] for c in chunks] == list(range(len(chunks)))  # numbered as one stream
+    w._on_custom_msg(w, {"type": "drawn", "rid": "p"}, [])  # again: nothing more
+    assert len(rec.msgs) == n
+    paced = tr.decode_messages(rec.msgs)
+    plain_w = TimeTravelWidget(run)
+    plain = Recorder(plain_w)
+    plain_w._on_custom_msg(plain_w, {"type": "request", "rid": "p"}, [])
+    plain_w.wait_for_territories(30)
+    ref = tr.decode_messages(plain.msgs)
+    assert paced["complete"] and np.array_equal(paced["positions"], ref["positions"])
+    assert sorted(paced["territories"]) == sorted(ref["territories"]) == list(range(5))
+
+
 def test_chunks_respect_limit_with_real_arrays():
     run = make_run(n=3000, epochs=5)
     p = TimeTravelWidget(run).payload

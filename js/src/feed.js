@@ -30,8 +30,13 @@ export class DataFeed {
 
   /** Ask for the stream: positions and predictions first epoch first, then territories. */
   request() {
-    this.send({ type: "request", rid: this.rid });
+    this.send({ type: "request", rid: this.rid, paced: true });
     this.mark("requested");
+  }
+
+  /** The first frame is on screen: a paced stream (widget.py) sends the rest now. */
+  drawn() {
+    this.send({ type: "drawn", rid: this.rid });
   }
 
   /** Windowed views: tell the kernel where the time is, so it slides the window (stream.js). */

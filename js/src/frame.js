@@ -67,6 +67,7 @@ export class FrameLoop {
     }
     const s = v.store;
     if (!s.meta || !s.anyReady()) return;
+    if (this.firstFrameMs === null) v.feed.mark("firstFrameStart");
     const ft = tl.frameTime();
     if (s.window) {
       v.feed.follow(tl.t);
@@ -84,6 +85,7 @@ export class FrameLoop {
       if (territory) Object.assign(territory, territoryStyle(v.sync, this.territoryOverride));
     }
     const cam = v.camera;
+    if (this.firstFrameMs === null) v.feed.mark("firstDrawCall");
     this.pointsDrawn = v.renderer.draw({
       width: v.canvas.width, height: v.canvas.height, dpr: this.dpr || window.devicePixelRatio || 1,
       e0: layerOf(s, ft.e0), e1: layerOf(s, ft.e1), frac: ft.frac, bounds: s.bounds, center: [cam.cx, cam.cy], k: cam.k,
@@ -93,7 +95,10 @@ export class FrameLoop {
     });
     v.debug.afterDraw(ft);
     this.frames++;
-    if (this.firstFrameMs === null) this.firstFrameMs = performance.now() - v.feed.createdAt;
+    if (this.firstFrameMs === null) {
+      this.firstFrameMs = performance.now() - v.feed.createdAt;
+      v.feed.drawn();
+    }
     this.lastFrameMs = performance.now() - t0;
     if (ft.time !== this.drawn.time) {
       const newEpoch = ft.k !== this.drawn.k;

@@ -132,6 +132,7 @@ class ExportMixin:
         views = self.__dict__.setdefault("_live_views", [])
         if rid in views:
             views.remove(rid)
+        getattr(self, "_paced", {}).pop(rid, None)  # a closed view's stream is not waited for
         views.append(rid)
         del views[:-64]
         for job in list(self.__dict__.get("_exports", {}).values()):
@@ -145,6 +146,7 @@ class ExportMixin:
         views = self.__dict__.setdefault("_live_views", [])
         if rid in views:
             views.remove(rid)
+        getattr(self, "_paced", {}).pop(rid, None)  # a closed view's stream is not waited for
         if getattr(self, "_streams", None) is not None:  # live/windowed streams stop feeding it (live.py)
             self._streams.close(rid)
 

@@ -20,7 +20,9 @@ Messages kernel -> front end (``content``, ``buffers``):
 * ``{"type": "sample", "index", "rid", "media", "text" | "error"}`` with the sample's PNG as the buffer (images),
   in answer to a hover (widget.py); ``{"type": "focus", "index"}`` from ``TimeTravelWidget.find``.
 
-Messages front end -> kernel: ``{"type": "request", "rid"}`` (a view asks for its own stream) and
+Messages front end -> kernel: ``{"type": "request", "rid", "paced"}`` (a view asks for its own stream; paced:
+everything after the first epoch and its territory waits for the view's ``{"type": "drawn", "rid"}``, sent
+after its first frame, so the rest of the stream does not hold up that frame) and
 ``{"type": "sample", "index"}`` (a hovered sample's image or text), declared and checked in widget.py /
 messages.py; anything else, or anything out of range, is refused with ``{"type": "refused", "rid", "message",
 "field", "reason"}`` (docs/CONTRACTS.md, "Messages").

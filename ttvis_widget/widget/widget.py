@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import operator
 import threading
+from itertools import islice
 from pathlib import Path
 
 import anywidget
@@ -134,6 +135,7 @@ class TimeTravelWidget(BackgroundMixin, DebuggerMixin, ExportMixin, TerritorySty
         self._class_count: int | None = None
         self._terr_lock = threading.RLock()
         self._terr_threads: list[threading.Thread] = []
+        self._paced: dict[str, bool] = {}  # views whose stream waits for their first frame (_on_drawn)
         d = self.dynamics
         names = d.class_names or []
         info = {
@@ -163,16 +165,25 @@ class TimeTravelWidget(BackgroundMixin, DebuggerMixin, ExportMixin, TerritorySty
             self._class_count = int(c) if c else tr.NO_CLASS
         return self._class_count
 
-    @message("request", rid=Token())
-    def _on_request(self, rid):
-        """A view renders and asks for its own data stream (it can render exports from now on: export.py)."""
+    @message("request", rid=Token(), paced=Flag(optional=True, default=False))
+    def _on_request(self, rid, paced=False):
+        """A view renders and asks for its own data stream (it can render exports from now on: export.py).
+        ``paced``: the view sends ``drawn`` after its first frame, and the rest of a ready run's stream waits for
+        it (the browser handles a kernel's messages one after another before it paints: a whole stream sent at
+        once delayed the first frame by seconds)."""
         self._view_opened(rid)
         if self._streams is not None:
             self._streams.open(rid)
             if self._complete and self._territory_ok is not False:
                 self._in_background(self._send_territories, rid, 0)
         else:
-            self._send_data(rid)
+            self._send_data(rid, paced)
+
+    @message("drawn", rid=Token())
+    def _on_drawn(self, rid):
+        """A paced view drew its first frame: the rest of its stream follows (once; later ``drawn`` are ignored)."""
+        if self._paced.pop(rid, False):
+            self._send_rest(rid, islice(tr.chunk_messages(self.payload, rid), 1, None))
 
     @message("sample", index=Index())
     def _on_sample(self, index, rid=None):
@@ -293,16 +304,18 @@ class TimeTravelWidget(BackgroundMixin, DebuggerMixin, ExportMixin, TerritorySty
             p.territories[k] = png
             return png
 
-    def _send_data(self, rid: str) -> None:
+    def _send_data(self, rid: str, paced: bool = False) -> None:
         """Answer one view's request: meta, the first epoch, its territory, the other epochs, ``done``;
         then the other epochs' territories. With ``territories_in_background`` (the default) the territories are
         sent from a background thread; with ``stream_in_background`` everything after the first epoch is too,
         so the next view's request (the second view of a comparison) is answered without waiting for this
-        view's whole stream."""
+        view's whole stream. ``paced``: what follows the first epoch's territory waits for the view's ``drawn``."""
         p = self.payload
         self.send(*tr.meta_message(p, rid))
         chunks = tr.chunk_messages(p, rid)
         self.send(*next(chunks))  # the first epoch first
+        if paced:
+            chunks.close()  # no prefetching threads kept waiting for a view that may never draw
         try:
             first = self._territory_png(0)
         except Exception as exc:  # noqa: BLE001 - territories are optional; points must still show
@@ -311,17 +324,24 @@ class TimeTravelWidget(BackgroundMixin, DebuggerMixin, ExportMixin, TerritorySty
             first = None
         if first is not None:
             self.send(*next(tr.territory_messages(iter([(0, first)]), rid)))
-        if self.stream_in_background:
-            self._in_background(self._send_rest, rid, chunks, True)
+        if paced:
+            self._paced[rid] = True
         else:
-            self._send_rest(rid, chunks, False)
+            self._send_rest(rid, chunks)
 
     def _in_background(self, fn, *args) -> None:
         th = threading.Thread(target=fn, args=args, daemon=True, name=f"ttvis-stream-{args[0]}")
         self._terr_threads = [t for t in self._terr_threads if t.is_alive()] + [th]
         th.start()
 
-    def _send_rest(self, rid: str, chunks, in_thread: bool) -> None:
+    def _send_rest(self, rid: str, chunks) -> None:
+        """The stream after the first epoch: here, or in a thread with ``stream_in_background``."""
+        if self.stream_in_background:
+            self._in_background(self._stream_rest, rid, chunks, True)
+        else:
+            self._stream_rest(rid, chunks, False)
+
+    def _stream_rest(self, rid: str, chunks, in_thread: bool) -> None:
         for msg in chunks:
             self.send(*msg)
         self.send(*tr.done_message(rid))
