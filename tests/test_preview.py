@@ -16,16 +16,19 @@ def _dvi(**kw):
 
 
 def test_dvi_previews_each_epoch_before_it_is_done_and_fits_the_same(digits):
-    """on_preview(e) comes before epoch_done(e), in epoch order, with the final embedding's values (the decoder
-    does not move the encoder when ``joint_steps=0``), on both the overlapped (decoder beside the next
-    layout) and the serial path; the fit is bit for bit the one without a listener."""
+    """on_preview(e) comes twice before epoch_done(e), in epoch order: the epoch's layout, then its encoder
+    positions, which are the final embedding's values (the decoder does not move the encoder when
+    ``joint_steps=0``), on both the overlapped (decoder beside the next layout) and the serial path; the
+    layout preview is close to them (the encoder learns it); the fit is bit for bit the one without a listener."""
     eps = digits.epochs[:2]
     finals = {}
     for overlap in (True, False):
-        events, previews, finals = [], {}, {}
+        events, previews, layouts, finals = [], {}, {}, {}
 
         def on_preview(e, emb):
             events.append(("preview", e))
+            if e in previews:
+                layouts[e] = previews[e]
             previews[e] = np.array(emb, copy=True)
 
         def on_epoch(e, emb, info):
@@ -34,9 +37,13 @@ def test_dvi_previews_each_epoch_before_it_is_done_and_fits_the_same(digits):
 
         _dvi(overlap=overlap, num_threads=2).fit(digits, epochs=eps, on_epoch=on_epoch, on_preview=on_preview)
         # overlapped, epoch 1's decoder ends during epoch 2, after its layout and before its encoder
-        assert events == [("preview", eps[0]), ("done", eps[0]), ("preview", eps[1]), ("done", eps[1])]
+        assert events == [("preview", eps[0]), ("preview", eps[0]), ("done", eps[0]),
+                          ("preview", eps[1]), ("preview", eps[1]), ("done", eps[1])]
         for e in eps:
             np.testing.assert_array_equal(previews[e], finals[e])
+            assert layouts[e].shape == finals[e].shape and np.isfinite(layouts[e]).all()
+            scale = np.ptp(finals[e], axis=0).max()
+            assert np.median(np.linalg.norm(layouts[e] - finals[e], axis=1)) < 0.1 * scale  # same frame, close
         if overlap:
             with_preview = finals
     plain = {}
@@ -49,8 +56,9 @@ def test_dvi_previews_each_epoch_before_it_is_done_and_fits_the_same(digits):
 def test_the_widget_shows_an_epoch_once_placed_and_resends_it_only_if_it_moved(digits_path, tmp_path, monkeypatch,
                                                                               joint_steps):
     """The background fit's views get epoch 1 while its decoder is held at a gate (the fit cannot have
-    finished it: ``ready_epochs`` is empty, progress says so); once finished, epoch 1 is sent again only when
-    its final embedding differs from the preview (a joint pass moves the encoder after the decoder)."""
+    finished it: ``ready_epochs`` is empty, progress says so): its layout, then its encoder positions; once
+    finished, epoch 1 is sent again only when its final embedding differs from the last preview (a joint pass
+    moves the encoder after the decoder)."""
     from ttvis_widget.engine.dvi import DVI
     from ttvis_widget.widget import TimeTravelWidget
 
@@ -79,11 +87,13 @@ def test_the_widget_shows_an_epoch_once_placed_and_resends_it_only_if_it_moved(d
     assert w.wait(120) and w.ready_epochs == [1, 2]
     final = w.run.embedding(1)
     sent = [c for c in wire.kinds("chunk") if c["e0"] == 0]
+    # sent as laid out, again as encoded (the encoder's positions differ from the layout it learnt), and a
+    # third time only when the final positions differ from the encoder's
     if joint_steps:
-        assert not np.array_equal(shown, final) and len(sent) == 2
+        assert not np.array_equal(shown, final) and len(sent) == 3
     else:
         np.testing.assert_array_equal(shown, final)
-        assert len(sent) == 1
+        assert len(sent) == 2
     assert {c["e0"] for c in wire.kinds("chunk")} == {0, 1}
 
 

@@ -87,8 +87,8 @@ class FitContext:
 
     def preview(self, epoch: int, embedding) -> None:
         """Provisional positions of ``epoch`` (not finished yet; nothing is saved): ``on_preview(epoch,
-        embedding)``. Called before the epoch's ``epoch_done``, in epoch order; the final embedding reported
-        there may differ (a method's later stage of the same epoch may still move the points)."""
+        embedding)``. Called before the epoch's ``epoch_done``, in epoch order, possibly more than once per epoch
+        (each later stage's positions); the final embedding reported there may differ."""
         if self._on_preview is not None:
             self._on_preview(int(epoch), embedding)
 

@@ -16,8 +16,9 @@ Nodes are the epoch's samples plus its border points (borders.py, ``border_share
 sample-sample edges across predicted classes weigh ``cross_pred_weight`` of their weight. One state_dict per
 epoch (``models/epoch_<e>.pt``). On a CPU epoch t's decoder trains on a worker thread beside epoch t+1's
 graph and layout (``overlap``, pipeline.py); it draws from its own generator, so the result is the same either
-way. Each epoch's encoder positions are handed to ``ctx.preview`` as soon as the encoder is trained (before
-its decoder); with ``joint_steps=0`` they are the epoch's final embedding. Why each stage and default is what
+way. Each epoch is previewed twice (``ctx.preview``): its free layout as soon as it is laid out (the encoder is
+trained to reproduce it, so the points move little after), then its encoder positions before its decoder
+trains; with ``joint_steps=0`` the latter are the epoch's final embedding. Why each stage and default is what
 it is, and what differs from the paper: docs/methods/dvi.md.
 """
 from __future__ import annotations
@@ -240,6 +241,8 @@ class DVI(ParametricMixin, Projector):
             w = cross_prediction_weights(dynamics, e, h, t, w, len(X), self.cross_pred_weight)
             Y = self._epoch_layout(X, B, h, t, w, nodes, first, k, timer)
         self._collect(ctx)
+        if ctx.previewing:  # the layout places every sample: shown now, while the encoder learns it (no RNG drawn)
+            ctx.preview(e, Y[:len(X)].detach().cpu().numpy().copy())
         with timer("train_s"):
             res, nu, coef, amp = self._encoder_stage(model, nodes, X, B, Y, h, t, idx, first, k, enc_ref, e, timer)
             head_mod, tlogp = None, None

@@ -8,8 +8,9 @@ its own torch import and data load (seconds) before the first epoch. The fit's t
 own (``num_threads``, min(2, cores)); in live mode, where the kernel also trains, the fit uses one.
 
 Epochs are reported to the ``sink`` (the widget) in order, from this thread: ``_fit_epochs(epochs)`` (the
-recorded epochs, growing in live mode), ``_fit_preview(epoch)`` (provisional positions, before the epoch is
-finished: DVI's encoder has placed it, its decoder trains), ``_fit_ready(epoch, changed)`` (its embedding is
+recorded epochs, growing in live mode), ``_fit_preview(epoch, again)`` (provisional positions, before the epoch is
+finished: DVI's layout, then its encoder, has placed it; ``again``: replaces the previous preview),
+``_fit_ready(epoch, changed)`` (its embedding is
 final in the run folder; ``changed``: it differs from the epoch's preview, which was shown),
 ``_fit_progress(progress)``, ``_fit_finished(run)`` (a VisRun of every recorded epoch), ``_fit_withdrawn(epoch)`` (a
 previewed epoch whose fit stopped or failed before it was finished) and ``_fit_failed(exc)``.
@@ -279,9 +280,10 @@ class BackgroundFit:
         def on_preview(e, emb):  # shown at once; the epoch is finished (and saved) only by on_epoch
             if e in self.run.ready:
                 return
+            again = int(e) in self.run.previewed  # a later stage's positions (DVI: layout, then encoder)
             self.run.previewed[int(e)] = np.asarray(emb, dtype=np.float32).copy()
-            self.sink._fit_preview(int(e))
-            self._report(stage=f"{p.method}: epoch {e} placed, decoder training")
+            self.sink._fit_preview(int(e), again)
+            self._report(stage=f"{p.method}: epoch {e} placed, {'decoder' if again else 'encoder'} training")
 
         def on_epoch(e, emb, info):
             self.epoch_info[int(e)] = {k: v for k, v in info.items() if isinstance(v, (int, float, str))}
@@ -394,9 +396,14 @@ class BackgroundMixin:
         pos = {e: k for k, e in enumerate(self.epochs)}
         return sorted(pos[e] for e in self._fit.run.shown if e in pos)
 
-    def _fit_preview(self, epoch: int) -> None:
-        """An epoch placed but not finished (background.py): sent to the views now, like a fitted one."""
-        self._streams.epoch_ready(self.epochs.index(int(epoch)))
+    def _fit_preview(self, epoch: int, again: bool = False) -> None:
+        """An epoch placed but not finished (background.py): sent to the views now, like a fitted one;
+        ``again``: newer provisional positions of an epoch already previewed, which replace the shown ones."""
+        k = self.epochs.index(int(epoch))
+        if again:
+            self._streams.epoch_replaced(k)
+        else:
+            self._streams.epoch_ready(k)
 
     def _fit_withdrawn(self, epoch: int) -> None:
         """A previewed epoch whose fit did not finish: the views drop it."""
