@@ -19,6 +19,7 @@ import numpy as np
 import traitlets as t
 
 from ..palette import class_colors_hex
+from . import interrupt
 from . import transport as tr
 from .debugger import DebuggerMixin
 from .background import BackgroundMixin
@@ -155,6 +156,7 @@ class TimeTravelWidget(BackgroundMixin, DebuggerMixin, ExportMixin, TerritorySty
         if self._fit is not None:
             self.progress = dict(self._fit.progress)
             self._fit.start()
+            interrupt.watch(self._fit)  # the kernel's interrupt button stops it while no cell runs
 
     # ---- what a view sends: untrusted, checked by messages.CheckedComm ---------------------------------
     @property
