@@ -21,7 +21,7 @@ export class DataFeed {
     this.createdAt = performance.now();
     this.allEpochsMs = null;  // ms from the view's creation to every epoch's positions on the GPU
     this.failed = false;
-    this.phases = {};  // ms from the view's creation to: requested, renderer, constructed, meta, firstChunk
+    this.phases = {};  // ms from the view's creation to: requested, renderer, constructed, meta, firstChunk, data:<type> (first handled of each type)
   }
 
   mark(name) {
@@ -97,5 +97,6 @@ export class DataFeed {
       return;
     }
     this.on.data(c.type);
+    this.mark("data:" + c.type);
   }
 }
