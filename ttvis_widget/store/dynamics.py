@@ -180,6 +180,9 @@ class TrainingDynamics:
     """Base class; see module docstring. Construct subclasses through :func:`ttvis_widget.load`."""
 
     layout: str = "memory"
+    #: keep each epoch's predicted class and confidence in ``output_dir`` (store/summaries.py): the widget turns it
+    #: on (it opens a run again and again); plain reads never write
+    persist_summaries: bool = False
 
     def __init__(self, content_path: str | Path | None, name: str | None = None):
         self.content_path = None if content_path is None else Path(content_path)
@@ -352,14 +355,21 @@ class TrainingDynamics:
         with self._summary_lock:
             if e in self._summary_cache:
                 return _lru(self._summary_cache, e, None, SUMMARY_CACHE_EPOCHS)
-        p = self.prediction(e)
-        if p is None:
-            return None
-        p = np.asarray(p)
-        cls = p.argmax(1)
-        z = p - np.take_along_axis(p, cls[:, None], 1)  # <= 0, the predicted class's own entry is 0
-        np.exp(z, out=z)
-        conf = np.reciprocal(z.sum(1, dtype=np.float32), dtype=np.float32)
+        from . import summaries
+
+        got = summaries.load(self, e)
+        if got is None:
+            p = self.prediction(e)
+            if p is None:
+                return None
+            p = np.asarray(p)
+            cls = p.argmax(1)
+            z = p - np.take_along_axis(p, cls[:, None], 1)  # <= 0, the predicted class's own entry is 0
+            np.exp(z, out=z)
+            conf = np.reciprocal(z.sum(1, dtype=np.float32), dtype=np.float32)
+            summaries.save(self, e, cls, conf)
+        else:
+            cls, conf = got
         with self._summary_lock:  # two widget threads may read two epochs at once
             return _lru(self._summary_cache, e, lambda _: (cls, conf), SUMMARY_CACHE_EPOCHS)
 

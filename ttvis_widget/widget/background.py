@@ -422,6 +422,7 @@ class BackgroundMixin:
         with self._streams.lock:
             self.run = self._fit.run  # fitting again: new epochs
             self.dynamics = dynamics
+            dynamics.persist_summaries = True
             self.epochs = [int(e) for e in epochs]
             self._payload = None
             self._streams.epochs_changed()

@@ -129,6 +129,7 @@ class TimeTravelWidget(BackgroundMixin, DebuggerMixin, ExportMixin, TerritorySty
         else:
             self.run = resolve_run(source, method=method, run=run, **kwargs)
         self.dynamics = self.run.dynamics
+        self.dynamics.persist_summaries = True  # every reopening reads them from the results folder
         self.epochs = [int(e) for e in self.run.epochs]
         self._window_if_large()
         self._payload: tr.Payload | None = None
