@@ -357,21 +357,11 @@ class TrainingDynamics:
                 return _lru(self._summary_cache, e, None, SUMMARY_CACHE_EPOCHS)
         from . import summaries
 
-        got = summaries.load(self, e)
+        got = summaries.get(self, e)
         if got is None:
-            p = self.prediction(e)
-            if p is None:
-                return None
-            p = np.asarray(p)
-            cls = p.argmax(1)
-            z = p - np.take_along_axis(p, cls[:, None], 1)  # <= 0, the predicted class's own entry is 0
-            np.exp(z, out=z)
-            conf = np.reciprocal(z.sum(1, dtype=np.float32), dtype=np.float32)
-            summaries.save(self, e, cls, conf)
-        else:
-            cls, conf = got
+            return None
         with self._summary_lock:  # two widget threads may read two epochs at once
-            return _lru(self._summary_cache, e, lambda _: (cls, conf), SUMMARY_CACHE_EPOCHS)
+            return _lru(self._summary_cache, e, lambda _: got, SUMMARY_CACHE_EPOCHS)
 
     def head(self, epoch: int):
         return _lru(self._head_cache, self._epoch_check(epoch), self._load_head, HEAD_CACHE_EPOCHS)

@@ -19,6 +19,28 @@ FOLDER = "prediction_summaries"
 VERSION = 1
 
 
+def get(dynamics, e: int):
+    """(class, confidence float32) of epoch ``e``: from the cache, else computed (and cached when asked); None
+    without a prediction."""
+    got = load(dynamics, e)
+    if got is not None:
+        return got
+    p = dynamics.prediction(e)
+    if p is None:
+        return None
+    cls, conf = compute(np.asarray(p))
+    save(dynamics, e, cls, conf)
+    return cls, conf
+
+
+def compute(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Argmax and softmax maximum of ``logits`` [N, C] in one pass."""
+    cls = logits.argmax(1)
+    z = logits - np.take_along_axis(logits, cls[:, None], 1)  # <= 0, the predicted class's own entry is 0
+    np.exp(z, out=z)
+    return cls, np.reciprocal(z.sum(1, dtype=np.float32), dtype=np.float32)
+
+
 def _folder(dynamics):
     try:
         return dynamics.output_dir / FOLDER
