@@ -4,7 +4,8 @@ Writes synthetic dynamics in our layout under --dir (float32; 1M x 50 x 64 is 12
 then, each measurement in a fresh process:
 
 * load: ``ttvis_widget.load`` + the finished run + every epoch's wire arrays (``TimeTravelWidget.payload``:
-  uint16 positions, predicted class, confidence -- what the widget sends), time and the kernel's memory above
+  uint16 positions, predicted class, confidence -- what the widget sends; the first open computes the class and
+  confidence from the logits and caches them, a reopen reads them), time and the kernel's memory above
   the data's own memory maps (peak anonymous memory, sampled every 20 ms, minus the process's after imports);
   also the bytes on the wire. The run is a PCA run (a run's embeddings are N x 2 per epoch whatever the method;
   PCA fits 50 epochs of 1M in minutes);
@@ -208,8 +209,11 @@ def main() -> None:
                       flush=True)
             if "load" not in skip:
                 print(f"{name}: PCA run {_child('child_fit_pca', str(path))}", flush=True)
-                for rep in range(2):
-                    print(f"{name}: load #{rep + 1} {_child('child_load', str(path))}", flush=True)
+                # the first open computes each epoch's predicted class and confidence and caches them
+                # (store/summaries.py); the second reads them back
+                shutil.rmtree(path / "ttvis_cache" / "prediction_summaries", ignore_errors=True)
+                for rep, what in enumerate(("first open", "reopen", "reopen")):
+                    print(f"{name}: load #{rep + 1} ({what}) {_child('child_load', str(path))}", flush=True)
     finally:
         if not a.keep:
             shutil.rmtree(root, ignore_errors=True)
