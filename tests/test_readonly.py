@@ -31,6 +31,8 @@ with warnings.catch_warnings(record=True) as caught:
         run = ttvis_widget.fit(dyn, method="pca", epochs=[1, 2], progress=False)
         dyn.training_metrics()
         out.update(run_path=str(run.path), output_dir=str(dyn.output_dir), n_rows=int(len(run.embedding(2))))
+        if case == "shipped":
+            out["territory"] = run.territory(2) is not None
     except Exception as e:  # noqa: BLE001 - reported to the parent
         out.update(error=type(e).__name__, message=str(e), is_oserror=isinstance(e, OSError),
                    filename=getattr(e, "filename", None))
@@ -124,3 +126,34 @@ def test_nowhere_to_write_is_a_typed_error_naming_the_folders(shared):
     assert str(shared["a"] / "ttvis_cache") in out["message"] and str(locked) in out["filename"]
     assert "TTVIS_CACHE" in out["message"]
     assert hashes(shared["a"]) == before
+
+
+@pytest.fixture(scope="module")
+def shipped(digits_path):
+    """A read-only content folder that holds a finished PCA run of epochs 1-2 in its own ttvis_cache (a shared
+    dataset shipped with its visualization), fitted as root before the folder was locked."""
+    import ttvis_widget
+
+    base = Path(tempfile.mkdtemp(prefix="ttvis-shipped-"))
+    os.chmod(base, 0o755)
+    d = base / "digits"
+    shutil.copytree(digits_path, d, ignore=shutil.ignore_patterns("ttvis_cache"))
+    ttvis_widget.fit(d, method="pca", epochs=[1, 2], progress=False)
+    for p in [d, *d.rglob("*")]:
+        os.chmod(p, 0o555 if p.is_dir() else 0o444)
+    yield d
+    for p in [base, *base.rglob("*")]:
+        if p.is_dir():
+            os.chmod(p, 0o755)
+    shutil.rmtree(base)
+
+
+def test_a_finished_run_shipped_in_a_read_only_folder_is_read_in_place(shipped, shared):
+    before = hashes(shipped)
+    out = run_child("shipped", shipped, {"TTVIS_CACHE": str(shared["cache"])}, shared["home"])
+    assert "error" not in out, out
+    run_path = Path(out["run_path"])
+    assert run_path.parent == shipped / "ttvis_cache" / "runs"  # read where it was shipped, not fitted again
+    assert out["n_rows"] == 1797 and out["territory"]  # a territory is computed, kept in memory
+    assert not (Path(out["output_dir"]) / "runs").exists()  # nothing fitted into the per-user cache
+    assert hashes(shipped) == before

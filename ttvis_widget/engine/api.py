@@ -9,6 +9,7 @@ import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..store.cache_location import OUTPUT_DIRNAME
 from . import registry, sampling
 from .checkpoints import Checkpoints, RunLock
 from .driver import FitStopped
@@ -85,8 +86,23 @@ def plan(path_or_dynamics, method: str = "dvi", epochs=None, device: str = "auto
             root = Path(tempfile.mkdtemp(prefix="ttvis-runs-"))
             warnings.warn(f"in-memory dynamics without cache_dir: the run is stored in the temporary folder {root} "
                           "(pass cache_dir=... to keep it)", stacklevel=3)
-    return RunPlan(dyn, name, eps, est, cparams, fp, root / "runs" / f"{name}-{run_key(name, cparams, eps, fp)}",
-                   fit_sample=k, seed=seed)
+    path = root / "runs" / f"{name}-{run_key(name, cparams, eps, fp)}"
+    if cache_dir is None:
+        path = _shipped_run(dyn, path)
+    return RunPlan(dyn, name, eps, est, cparams, fp, path, fit_sample=k, seed=seed)
+
+
+def _shipped_run(dyn, path: Path) -> Path:
+    """``path``, or the same run finished inside the content folder when the results go elsewhere because that
+    folder cannot be written (a shared dataset shipped with its visualizations): read in place, nothing written
+    there (a VisRun keeps what it computes later, territories and metrics, in memory when its folder refuses)."""
+    content = getattr(dyn, "content_path", None)
+    if content is None:
+        return path
+    shipped = Path(content) / OUTPUT_DIRNAME / "runs" / path.name
+    if shipped == path or (read_run_manifest(path) or {}).get("complete"):
+        return path
+    return shipped if (read_run_manifest(shipped) or {}).get("complete") else path
 
 
 def _lineage(plan_: RunPlan) -> dict:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..store.atomic import atomic_write_bytes, atomic_write_json
+from ..store.atomic import ResultWriteError, atomic_write_bytes, atomic_write_json
 from .checkpoints import Checkpoints
 
 #: analyses of a run that rooms above the engine provide (name -> function(run, **kw)): they register
@@ -182,8 +182,11 @@ class VisRun:
         if terr is None:
             terr = compute_territory(self, e, r)
             if terr is not None:
-                terr.save(f)
-                atomic_write_bytes(f.with_suffix(".png"), terr.png())
+                try:
+                    terr.save(f)
+                    atomic_write_bytes(f.with_suffix(".png"), terr.png())
+                except ResultWriteError:  # a run read in place from a folder that cannot be written: kept here
+                    pass
         self._terr[key] = terr
         return terr
 

@@ -152,9 +152,12 @@ def evaluate_run(run, epochs: Sequence[int] | None = None, ks: Sequence[int] = (
                     list(temporal_ks), dvi_k, settings["inverse_max_n"], border_ratio, progress)
     rows = _jsonable(rows)
     if cache_file is not None:
-        from ..store.atomic import atomic_write_json
+        from ..store.atomic import ResultWriteError, atomic_write_json
 
-        atomic_write_json(cache_file, {"settings": settings, "rows": rows})
+        try:
+            atomic_write_json(cache_file, {"settings": settings, "rows": rows})
+        except ResultWriteError:  # a run read in place from a folder that cannot be written: not cached
+            pass
     return rows
 
 
