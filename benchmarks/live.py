@@ -3,6 +3,7 @@
     python benchmarks/live.py --part first-frame   # the demo recording, no cache: constructor -> first frame
     python benchmarks/live.py --part cached        # 60k x 200 ready run: constructor -> first frame
     python benchmarks/live.py --part window        # 1M x 50: bytes on the wire, first frame, stalls scrubbing
+    python benchmarks/live.py --part window --n 200000 --epochs 40 --budget 26400000  # the same in minutes
     python benchmarks/live.py --part kernel-latency  # the kernel's latency while a fit runs in a thread
     python benchmarks/live.py                      # the three browser parts
 
@@ -15,7 +16,9 @@ constructor, the page the wall-clock time of its first frame (``performance.time
 of that epoch (graph + training + JIT), as the fit reported it with the epoch.
 The 60k x 200 and 1M x 50 runs are the synthetic random walks of benchmarks/scrub.py (no fitting).
 Scrubbing: the slider is driven with input events at 60 Hz over every epoch, forwards then backwards; a stall
-is a drawn frame whose requested time was not drawable (the epoch was not held yet).
+is a drawn frame whose requested time was not drawable (the epoch was not held yet: the view drew the nearest
+held epoch instead), a late step one whose exact epoch was not drawn within the step's 16 ms (its wait: until it
+was), and the longest time between two drawn frames says whether the view itself ever froze.
 """
 from __future__ import annotations
 
@@ -48,13 +51,18 @@ SCRUB = """async ([sel, slider, n, hz]) => {
   for (let k = 0; k < n; k++) await go(k);
   for (let k = n - 1; k >= 0; k--) await go(k);
   s.dispatchEvent(new Event('change', {bubbles: true}));
-  return {stalls: h.stalls - stalls0, frames: h.frames - frames0, late: waits.length,
+  const gaps = h.frameIntervals.slice(-Math.max(1, h.frames - frames0 - 1));
+  return {maxGapMs: Math.max(0, ...gaps), stalls: h.stalls - stalls0, frames: h.frames - frames0, late: waits.length,
           maxWaitMs: waits.length ? Math.max(...waits) : 0, steps: 2 * n, window: h.window, held: h.held.length};
 }"""
 
 
-def _cells_fake(n, e):
-    return [("import importlib.util, time\n"
+def _cells_fake(n, e, budget=None):
+    # budget: a view's browser budget in bytes (widget/live.py BROWSER_BUDGET), so a smaller run is windowed too
+    knob = ("" if budget is None else
+            f"import ttvis_widget.widget.live as _lv; _lv.BROWSER_BUDGET = {int(budget)}; "
+            f"_lv.Streams.__init__.__defaults__ = (None, {int(budget)})\n")
+    return [(knob + "import importlib.util, time\n"
              f"spec = importlib.util.spec_from_file_location('scrub_bench', {str(HERE / 'scrub.py')!r})\n"
              "scrub_bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(scrub_bench)\n"
              f"run = scrub_bench.make_fake_run({n}, {e}, seed=0)"),
@@ -127,11 +135,11 @@ def first_frame(server, browser, part, n=60_000, e=200, demo=None):
     return out
 
 
-def window(server, browser, n=1_000_000, e=50):
+def window(server, browser, n=1_000_000, e=50, budget=None):
     from tests.browser import harness
 
     name = "live-bench-window.ipynb"
-    ctx, page = _open(server, browser, name, _cells_fake(n, e))
+    ctx, page = _open(server, browser, name, _cells_fake(n, e, budget))
     try:
         ff = page.evaluate(FIRST_FRAME_MS, harness.CANVAS)
         k = server.kernel(name)
@@ -200,6 +208,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--part", choices=["first-frame", "cached", "window", "kernel-latency", "all"], default="all")
     ap.add_argument("--demo", default=str(ROOT / "demo_data" / "fashion_mnist"), help="the demo recording")
+    ap.add_argument("--n", type=int, default=1_000_000, help="window part: points")
+    ap.add_argument("--epochs", type=int, default=50, help="window part: epochs")
+    ap.add_argument("--budget", type=int, default=None, help="window part: a view's browser budget in bytes "
+                    "(default: the widget's, 256 MB)")
     a = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from playwright.sync_api import sync_playwright
@@ -219,7 +231,7 @@ def main(argv=None):
         with sync_playwright() as p:
             browser = harness.launch_browser(p)
             for part in parts:
-                r = window(server, browser) if part == "window" else first_frame(server, browser, part, demo=a.demo)
+                r = window(server, browser, a.n, a.epochs, a.budget) if part == "window" else first_frame(server, browser, part, demo=a.demo)
                 print(r, flush=True)
                 res.append(r)
             browser.close()
@@ -241,7 +253,8 @@ def main(argv=None):
                   f"{r['to_first_frame_s']:.2f} s; on the wire before scrubbing {r['bytes_before_scrub'] / 2**20:.0f} MB, "
                   f"after a full scrub there and back {r['bytes_after_scrub'] / 2**20:.0f} MB (all epochs: "
                   f"{r['bytes_all_epochs'] / 2**20:.0f} MB); scrub at 60 Hz over {r['steps']} steps: {r['stalls']} "
-                  f"stalled frames of {r['frames']}, {r['late']} steps late, longest wait {r['maxWaitMs']:.0f} ms")
+                  f"stalled frames of {r['frames']}, {r['late']} steps late, longest wait {r['maxWaitMs']:.0f} ms; "
+                  f"longest time between two drawn frames {r['maxGapMs']:.0f} ms")
     return res
 
 
