@@ -89,7 +89,7 @@ export class FrameLoop {
       e0: layerOf(s, ft.e0), e1: layerOf(s, ft.e1), frac: ft.frac, bounds: s.bounds, center: [cam.cx, cam.cy], k: cam.k,
       pointSize: v.sync.get("point_size") || 4, colorBy: v.sync.get("color_by") === "prediction" ? 1 : 0,
       hasSel: v.selection.size > 0, hovered: v.hovered, marks: v.controls.marks, territory,
-      dim: v.debug.dim, layers: v.debug.layers(ft, tl.maxLoaded),
+      dim: v.debug.dim, layers: v.debug.layers(ft),
     });
     v.debug.afterDraw(ft);
     this.frames++;

@@ -56,6 +56,17 @@ export function layerOf(store, e) {
 }
 
 /**
+ * GPU layer of every epoch index, -1 where the epoch is not held in full: what anything that reads several
+ * epochs from the position texture (the debugger's trails) must use, since in a windowed or live view a
+ * layer is a slot, not the epoch index. Pure.
+ */
+export function layerTable(store) {
+  const out = new Int32Array(Math.max(0, store.nEpochs || 0)).fill(-1);
+  for (let e = 0; e < out.length; e++) if (store.epochReady(e)) out[e] = layerOf(store, e);
+  return out;
+}
+
+/**
  * What to draw for time t when any set of epochs may be held (windowed views): the pair around t when both are
  * held, else the held epoch nearest to t (`stalled`: the requested time is not drawable yet). Pure.
  */
