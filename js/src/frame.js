@@ -21,6 +21,7 @@ export class FrameLoop {
     this.firstFrameMs = null;  // ms from the view's creation to its first frame
     this.pointsDrawn = 0;
     this.stalls = 0;  // windowed views: frames that could not show the requested time (stream.js)
+    this.loading = null;  // the requested epoch a stand-in frame waits for (shown in the view), or null
     this.dpr = null;     // a pixel ratio that overrides the screen's (exports draw at their own scale)
     this.territoryOverride = null;  // {territory_opacity?, territory_extent?}: an export's own territory style
     this.flagsKey = "";
@@ -72,6 +73,7 @@ export class FrameLoop {
       v.feed.follow(tl.t);
       if (ft.stalled && (tl.playing || tl.scrubbing)) this.stalls++;
     }
+    this.showLoading(ft.stalled ? tl.epochAt(tl.t) : null, ft);
     this.updateFlags(ft.k);
     const mouse = v.interaction.mouse;
     if (tl.playing && mouse && t0 - this.lastRepick > REPICK_MS) {
@@ -102,6 +104,16 @@ export class FrameLoop {
       if (newEpoch) v.panels.notify("epoch");
     }
     if (tl.playing) this.request();
+  }
+
+  /** Mark the frame as a stand-in (`epoch`: the requested epoch, not held yet) or clear the mark (null). */
+  showLoading(epoch, ft) {
+    const text = epoch === null ? "" : `epoch ${epoch} loading… showing epoch ${this.v.timeline.epochAt(ft.time)}`;
+    this.loading = epoch;
+    const b = this.v.loadingBadge;
+    if (b.textContent === text) return;
+    b.textContent = text;
+    b.style.display = epoch === null ? "none" : "";
   }
 
   /** Recompute flags/metadata for epoch index k when an input changed (O(N)); tell the panels. */

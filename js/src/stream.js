@@ -50,6 +50,18 @@ export function evict(store, ks) {
   }
 }
 
+/**
+ * A view that held every epoch must hold a window of `size` from now on (a live recording outgrew its budget):
+ * it drops everything (the kernel sends the window's epochs again, into slots). False for a bad size.
+ */
+export function switchToWindow(store, size) {
+  if (!Number.isInteger(size) || size < 1 || store.window) return false;
+  evict(store, [...Array(store.nEpochs).keys()]);
+  store.window = size;
+  store.slots = new Map();
+  return true;
+}
+
 /** GPU layer of epoch index e: its slot when windowed, else e itself. */
 export function layerOf(store, e) {
   return store.slots ? (store.slots.get(e) ?? 0) : e;
