@@ -125,7 +125,8 @@ export class Debugger {
     }
     if (this.v.store.hasPred && !this.details.touch(key)) {
       this.details.put(key, { index: i, epoch: e, status: "pending" });
-      this.send({ type: "sample_detail", index: i, epoch: e });
+      // a windowed view holds its window's predictions only: the kernel sends the whole history too
+      this.send({ type: "sample_detail", index: i, epoch: e, ...(this.v.store.window && !this.historyOf(i) ? { history: true } : {}) });
     }
   }
 
@@ -218,6 +219,12 @@ export class Debugger {
 
   eventsNow() { return this.events.get(this.epoch) || null; }
   detailNow(i) { return this.details.get(`${i}:${this.epoch}`) || null; }
+
+  /** Sample i's prediction history from the kernel ([[class, confidence] per epoch index]), or null. */
+  historyOf(i) {
+    for (const [key, d] of this.details) if (d.history && d.index === i && key.startsWith(`${i}:`)) return d.history;
+    return null;
+  }
 
   /** Neighbours to draw: the subject's at the shown epoch, else its latest answer. */
   neighborsNow() {

@@ -3,6 +3,7 @@ the per-view budget is lowered so the digits run of four epochs gets a window of
 
 - the debugger's trails read each epoch from its own slot: around epoch index 3 the view holds epochs 1-3 in
   slots that are not their indices, and the selected sample's trail runs through its positions at those epochs;
+  its prediction history shows every epoch (epoch 0, not held, from the kernel);
 - while the requested epoch is not held (its send is held back in the kernel) the view keeps drawing the nearest
   held epoch, says which epoch is loading, and draws the exact epoch once it arrives.
 Screenshots go to artifacts/ (window-*.png)."""
@@ -105,6 +106,13 @@ def test_trails_of_a_windowed_view_run_through_the_held_epochs_positions(win_vie
                            " return d.trailSamples === 1 && d.trailSegments === 2 && d.trailCalls === 1; }",
                            arg=CANVAS, timeout=30_000, polling=100)
     harness.settle(page)
+    # the sample panel's prediction history covers every epoch, held or not (the kernel sends the rest)
+    hist = [(h["epoch"], h["prediction"]) for h in v.k.eval(f"w.prediction_history({i})")]
+    page.wait_for_function(
+        "([root, want]) => { const c = [...document.querySelectorAll(root + ' .ttvis-history-cell')];"
+        " return JSON.stringify(c.map((x) => [Number(x.dataset.epoch), x.dataset.cls === '' ? null :"
+        " Number(x.dataset.cls)])) === want; }",
+        arg=[ROOT, str([list(h) for h in hist]).replace(" ", "")], timeout=30_000, polling=100)
     with_trail = v.canvas_png()
     harness.save_artifact("window-trail.png", with_trail)
     page.locator(f"{ROOT} input.ttvis-toggle-trails").first.uncheck()
