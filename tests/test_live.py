@@ -320,6 +320,25 @@ def test_a_view_that_cannot_hold_every_epoch_gets_a_window_that_slides(digits_pa
             held[m["e0"]] = m["slot"]
     assert sorted(held) == sorted(lv.wanted(5, 1, 3, 8))
     assert len(held) == 3 and sorted(held.values()) == [0, 1, 2]
+    # a view that acknowledges what it received ("held") has at most IN_FLIGHT epochs sent ahead of that
+
+    def custom(content):
+        w._handle_msg({"content": {"data": {"method": "custom", "content": content}}, "buffers": []})
+
+    for c in wire.kinds("chunk"):  # the view acknowledges every epoch it received, evicted since or not
+        custom({"type": "held", "rid": "v1", "epoch": c["e0"]})
+    sent = len(wire.kinds("chunk"))
+    custom({"type": "window", "rid": "v1", "center": 0, "direction": -1})
+    got = []
+    while len(got) < 3:
+        assert w._streams.settle(30)
+        new = [c["e0"] for c in wire.kinds("chunk")[sent + len(got):]]
+        assert 0 < len(new) <= lv.IN_FLIGHT, new  # nothing more until the view says it has them
+        got += new
+        for k in new:
+            custom({"type": "held", "rid": "v1", "epoch": k})
+    assert w._streams.settle(30) and got == [0, 1, 2]
+    assert len(wire.kinds("chunk")) == sent + 3
     # a bad window message is refused, not obeyed
     w._handle_msg({"content": {"data": {"method": "custom", "content": {
         "type": "window", "rid": "v1", "center": 99, "direction": 1}}}, "buffers": []})

@@ -54,7 +54,11 @@ export class DataFeed {
         this.renderer().allocate(s.n, this.layers);
         this.on.meta();
       } else if (c.type === "chunk") {
-        for (const p of s.addChunk(c, buffers)) this.renderer().uploadPositions(p.layer, p.s0, p.data);
+        for (const p of s.addChunk(c, buffers)) {
+          this.renderer().uploadPositions(p.layer, p.s0, p.data);
+          // windowed: the kernel sends the next epoch once this one is in (live.py IN_FLIGHT)
+          if (s.window && s.epochReady(p.e)) this.send({ type: "held", rid: this.rid, epoch: p.e });
+        }
         this.version++;
         if (s.epochsLoaded === s.nEpochs && this.allEpochsMs === null) this.allEpochsMs = performance.now() - this.createdAt;
       } else if (c.type === "epochs") {  // a live recording grew: a longer timeline, no reload

@@ -13,6 +13,8 @@ order from whichever thread has news (the fit thread, the comm's), under one loc
 * ``evict`` ``{epochs: [k...]}``: the view drops these epochs (windowed),
 * ``windowed`` ``{window: W}``: a live recording grew past the budget: the view drops what it holds and from
   now on holds a window of ``W`` epochs in slots (what it should hold follows as chunks),
+* (view -> kernel) ``window`` moves a windowed view's time, ``held`` ``{epoch}`` acknowledges an epoch it
+  received; a view that acknowledges gets at most ``IN_FLIGHT`` epochs ahead of its acknowledgements,
 * ``done`` once every recorded epoch is fitted and sent (windowed: held or available on request), then
   ``territory`` messages.
 
@@ -49,6 +51,9 @@ BYTES_HELD = 11  # per point and epoch in the browser: uint16x2 on the GPU, and 
 #: as much as one view holds, so a scrub back over the last window or two re-sends without recomputing
 CACHE_BUDGET = 256 * 1024 * 1024
 BYTES_WIRE = 7
+#: epochs sent to a windowed view and not yet acknowledged (``held``) at most: a deeper queue sits in the pipes
+#: to the browser, where it can no longer be cancelled and keeps the page from drawing while it drains
+IN_FLIGHT = 2
 
 
 def window_size(n: int, n_epochs: int, budget: int = BROWSER_BUDGET) -> int:
@@ -97,6 +102,8 @@ class View:
         self.center = 0
         self.direction = 0
         self.done_sent = False
+        self.in_flight: set[int] = set()  # windowed: sent, not yet acknowledged by the view
+        self.acks = False  # the view acknowledges what it holds (then at most IN_FLIGHT epochs are in flight)
 
 
 class Streams:
@@ -149,6 +156,7 @@ class Streams:
                         "slot": slot}, bufs)
         v.held[k] = slot
         if v.window:
+            v.in_flight.add(k)
             self._trim_cache(p)
 
     def _trim_cache(self, p: tr.Payload) -> None:
@@ -197,7 +205,7 @@ class Streams:
         when it holds everything it should."""
         want = [k for k in wanted(v.center, v.direction, v.window, len(self.w.epochs)) if k in ready]
         missing = [k for k in want if k not in v.held]
-        if not missing:
+        if not missing or (v.acks and len(v.in_flight) >= IN_FLIGHT):
             return False
         if len(v.held) >= v.window:
             spare = [k for k in v.held if k not in want]
@@ -301,6 +309,15 @@ class Streams:
         if v is None or not v.window:
             return
         v.center, v.direction = int(center), int(direction)
+        self._kick()
+
+    def acknowledged(self, rid: str, k: int) -> None:
+        """A windowed view holds epoch index ``k`` now (its ``held`` message): room for the next one."""
+        v = self.views.get(rid)
+        if v is None or not v.window:
+            return
+        v.acks = True
+        v.in_flight.discard(int(k))
         self._kick()
 
     def close(self, rid: str) -> None:
