@@ -145,8 +145,9 @@ def window(server, browser, n=1_000_000, e=50, budget=None):
         k = server.kernel(name)
         try:
             ks = k.eval("{'t_ctor': t_ctor, 'sent': w._streams.bytes_sent if w._streams else None}")
-            page.wait_for_function("(sel) => document.querySelector(sel).__ttvis.held.length >= "
-                                   "Math.min(document.querySelector(sel).__ttvis.window || 1e9, 3)",
+            # the scrub starts from a full window (the view holds all it may), whatever the stream's pace
+            page.wait_for_function("(sel) => { const h = document.querySelector(sel).__ttvis;"
+                                   " return h.held.length >= (h.window || h.nEpochs); }",
                                    arg=harness.CANVAS, timeout=600_000, polling=100)
             time.sleep(2)
             sent_start = k.eval("w._streams.bytes_sent")
