@@ -18,7 +18,9 @@ The 60k x 200 and 1M x 50 runs are the synthetic random walks of benchmarks/scru
 Scrubbing: the slider is driven with input events at 60 Hz over every epoch, forwards then backwards; a stall
 is a drawn frame whose requested time was not drawable (the epoch was not held yet: the view drew the nearest
 held epoch instead), a late step one whose exact epoch was not drawn within the step's 16 ms (its wait: until it
-was), and the longest time between two drawn frames says whether the view itself ever froze.
+was), and the longest time between two drawn frames says whether the view itself ever froze. Then the same scrub
+without waiting at any step: frames drawn, how long after the last step the view shows the epoch the slider
+rests on, and the bytes sent for that scrub (epochs sent that the view had scrubbed past are wasted).
 """
 from __future__ import annotations
 
@@ -54,6 +56,27 @@ SCRUB = """async ([sel, slider, n, hz]) => {
   const gaps = h.frameIntervals.slice(-Math.max(1, h.frames - frames0 - 1));
   return {maxGapMs: Math.max(0, ...gaps), stalls: h.stalls - stalls0, frames: h.frames - frames0, late: waits.length,
           maxWaitMs: waits.length ? Math.max(...waits) : 0, steps: 2 * n, window: h.window, held: h.held.length};
+}"""
+
+
+# the same scrub without waiting at any step (a user dragging the slider end to end and back): what a stream
+# that cannot keep up does, and how long after the last step the view shows the epoch the slider rests on
+SCRUB_FREE = """async ([sel, slider, n, hz]) => {
+  const c = document.querySelector(sel), s = document.querySelector(slider), h = c.__ttvis;
+  const stalls0 = h.stalls, frames0 = h.frames;
+  const go = async (k) => {
+    s.value = String(k);
+    s.dispatchEvent(new Event('input', {bubbles: true}));
+    await new Promise(r => setTimeout(r, 1000 / hz));
+  };
+  const t0 = performance.now();
+  s.dispatchEvent(new Event('pointerdown', {bubbles: true}));
+  for (let k = 0; k < n; k++) await go(k);
+  for (let k = n - 1; k >= 0; k--) await go(k);
+  s.dispatchEvent(new Event('change', {bubbles: true}));
+  const t1 = performance.now();
+  while ((Math.abs(h.time) > 1e-6 || h.loading !== null) && performance.now() - t1 < 60000) await new Promise(r => requestAnimationFrame(r));
+  return {scrubMs: t1 - t0, settleMs: performance.now() - t1, stalls: h.stalls - stalls0, frames: h.frames - frames0};
 }"""
 
 
@@ -153,13 +176,18 @@ def window(server, browser, n=1_000_000, e=50, budget=None):
             sent_start = k.eval("w._streams.bytes_sent")
             scrub = page.evaluate(SCRUB, [harness.CANVAS, harness.SLIDER, e, 60])
             sent_end = k.eval("w._streams.bytes_sent")
+            time.sleep(2)
+            free = page.evaluate(SCRUB_FREE, [harness.CANVAS, harness.SLIDER, e, 60])
+            time.sleep(2)  # what was still on its way
+            sent_free = k.eval("w._streams.bytes_sent") - sent_end
         finally:
             k.close()
     finally:
         _close(server, ctx, name)
     full = n * e * 7
     return {"part": "window", "n": n, "epochs": e, "to_first_frame_s": ff["wall"] / 1000 - ks["t_ctor"],
-            "bytes_before_scrub": sent_start, "bytes_after_scrub": sent_end, "bytes_all_epochs": full, **scrub}
+            "bytes_before_scrub": sent_start, "bytes_after_scrub": sent_end, "bytes_all_epochs": full, **scrub,
+            "free": {**free, "bytes": sent_free}}
 
 
 def kernel_latency(seconds: float = 20.0) -> dict:
@@ -256,6 +284,10 @@ def main(argv=None):
                   f"{r['bytes_all_epochs'] / 2**20:.0f} MB); scrub at 60 Hz over {r['steps']} steps: {r['stalls']} "
                   f"stalled frames of {r['frames']}, {r['late']} steps late, longest wait {r['maxWaitMs']:.0f} ms; "
                   f"longest time between two drawn frames {r['maxGapMs']:.0f} ms")
+            f = r["free"]
+            print(f"  the same scrub without waiting ({f['scrubMs'] / 1000:.1f} s): {f['stalls']} stalled frames of "
+                  f"{f['frames']}; the resting epoch drawn {f['settleMs'] / 1000:.2f} s after the last step; "
+                  f"{f['bytes'] / 2**20:.0f} MB sent for it")
     return res
 
 
