@@ -75,7 +75,7 @@ SCRUB_FREE = """async ([sel, slider, n, hz]) => {
   for (let k = n - 1; k >= 0; k--) await go(k);
   s.dispatchEvent(new Event('change', {bubbles: true}));
   const t1 = performance.now();
-  while ((Math.abs(h.time) > 1e-6 || h.loading !== null) && performance.now() - t1 < 60000) await new Promise(r => requestAnimationFrame(r));
+  while ((Math.abs(h.time) > 1e-6 || (h.loading ?? null) !== null) && performance.now() - t1 < 60000) await new Promise(r => requestAnimationFrame(r));
   return {scrubMs: t1 - t0, settleMs: performance.now() - t1, stalls: h.stalls - stalls0, frames: h.frames - frames0};
 }"""
 
