@@ -3,6 +3,7 @@
     python benchmarks/live.py --part first-frame   # the demo recording, no cache: constructor -> first frame
     python benchmarks/live.py --part cached        # 60k x 200 ready run: constructor -> first frame
     python benchmarks/live.py --part window        # 1M x 50: bytes on the wire, first frame, stalls scrubbing
+    python benchmarks/live.py --part window --n 200000 --epochs 40 --budget 26400000  # the same in minutes
     python benchmarks/live.py --part kernel-latency  # the kernel's latency while a fit runs in a thread
     python benchmarks/live.py                      # the three browser parts
 
@@ -15,7 +16,11 @@ constructor, the page the wall-clock time of its first frame (``performance.time
 of that epoch (graph + training + JIT), as the fit reported it with the epoch.
 The 60k x 200 and 1M x 50 runs are the synthetic random walks of benchmarks/scrub.py (no fitting).
 Scrubbing: the slider is driven with input events at 60 Hz over every epoch, forwards then backwards; a stall
-is a drawn frame whose requested time was not drawable (the epoch was not held yet).
+is a drawn frame whose requested time was not drawable (the epoch was not held yet: the view drew the nearest
+held epoch instead), a late step one whose exact epoch was not drawn within the step's 16 ms (its wait: until it
+was), and the longest time between two drawn frames says whether the view itself ever froze. Then the same scrub
+without waiting at any step: frames drawn, how long after the last step the view shows the epoch the slider
+rests on, and the bytes sent for that scrub (epochs sent that the view had scrubbed past are wasted).
 """
 from __future__ import annotations
 
@@ -49,13 +54,39 @@ SCRUB = """async ([sel, slider, n, hz]) => {
   for (let k = 0; k < n; k++) await go(k);
   for (let k = n - 1; k >= 0; k--) await go(k);
   s.dispatchEvent(new Event('change', {bubbles: true}));
-  return {stalls: h.stalls - stalls0, frames: h.frames - frames0, late: waits.length,
+  const gaps = h.frameIntervals.slice(-Math.max(1, h.frames - frames0 - 1));
+  return {maxGapMs: Math.max(0, ...gaps), stalls: h.stalls - stalls0, frames: h.frames - frames0, late: waits.length,
           maxWaitMs: waits.length ? Math.max(...waits) : 0, steps: 2 * n, window: h.window, held: h.held.length};
 }"""
 
 
-def _cells_fake(n, e):
-    return [("import importlib.util, time\n"
+# the same scrub without waiting at any step (a user dragging the slider end to end and back): what a stream
+# that cannot keep up does, and how long after the last step the view shows the epoch the slider rests on
+SCRUB_FREE = """async ([sel, slider, n, hz]) => {
+  const c = document.querySelector(sel), s = document.querySelector(slider), h = c.__ttvis;
+  const stalls0 = h.stalls, frames0 = h.frames;
+  const go = async (k) => {
+    s.value = String(k);
+    s.dispatchEvent(new Event('input', {bubbles: true}));
+    await new Promise(r => setTimeout(r, 1000 / hz));
+  };
+  const t0 = performance.now();
+  s.dispatchEvent(new Event('pointerdown', {bubbles: true}));
+  for (let k = 0; k < n; k++) await go(k);
+  for (let k = n - 1; k >= 0; k--) await go(k);
+  s.dispatchEvent(new Event('change', {bubbles: true}));
+  const t1 = performance.now();
+  while ((Math.abs(h.time) > 1e-6 || (h.loading ?? null) !== null) && performance.now() - t1 < 60000) await new Promise(r => requestAnimationFrame(r));
+  return {scrubMs: t1 - t0, settleMs: performance.now() - t1, stalls: h.stalls - stalls0, frames: h.frames - frames0};
+}"""
+
+
+def _cells_fake(n, e, budget=None):
+    # budget: a view's browser budget in bytes (widget/live.py BROWSER_BUDGET), so a smaller run is windowed too
+    knob = ("" if budget is None else
+            f"import ttvis_widget.widget.live as _lv; _lv.BROWSER_BUDGET = {int(budget)}; "
+            f"_lv.Streams.__init__.__defaults__ = (None, {int(budget)})\n")
+    return [(knob + "import importlib.util, time\n"
              f"spec = importlib.util.spec_from_file_location('scrub_bench', {str(HERE / 'scrub.py')!r})\n"
              "scrub_bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(scrub_bench)\n"
              f"run = scrub_bench.make_fake_run({n}, {e}, seed=0)"),
@@ -129,30 +160,36 @@ def first_frame(server, browser, part, n=60_000, e=200, demo=None):
     return out
 
 
-def window(server, browser, n=1_000_000, e=50):
+def window(server, browser, n=1_000_000, e=50, budget=None):
     from tests.browser import harness
 
     name = "live-bench-window.ipynb"
-    ctx, page = _open(server, browser, name, _cells_fake(n, e))
+    ctx, page = _open(server, browser, name, _cells_fake(n, e, budget))
     try:
         ff = page.evaluate(FIRST_FRAME_MS, harness.CANVAS)
         k = server.kernel(name)
         try:
             ks = k.eval("{'t_ctor': t_ctor, 'sent': w._streams.bytes_sent if w._streams else None}")
-            page.wait_for_function("(sel) => document.querySelector(sel).__ttvis.held.length >= "
-                                   "Math.min(document.querySelector(sel).__ttvis.window || 1e9, 3)",
+            # the scrub starts from a full window (the view holds all it may), whatever the stream's pace
+            page.wait_for_function("(sel) => { const h = document.querySelector(sel).__ttvis;"
+                                   " return h.held.length >= (h.window || h.nEpochs); }",
                                    arg=harness.CANVAS, timeout=600_000, polling=100)
             time.sleep(2)
             sent_start = k.eval("w._streams.bytes_sent")
             scrub = page.evaluate(SCRUB, [harness.CANVAS, harness.SLIDER, e, 60])
             sent_end = k.eval("w._streams.bytes_sent")
+            time.sleep(2)
+            free = page.evaluate(SCRUB_FREE, [harness.CANVAS, harness.SLIDER, e, 60])
+            time.sleep(2)  # what was still on its way
+            sent_free = k.eval("w._streams.bytes_sent") - sent_end
         finally:
             k.close()
     finally:
         _close(server, ctx, name)
     full = n * e * 7
     return {"part": "window", "n": n, "epochs": e, "to_first_frame_s": ff["wall"] / 1000 - ks["t_ctor"],
-            "bytes_before_scrub": sent_start, "bytes_after_scrub": sent_end, "bytes_all_epochs": full, **scrub}
+            "bytes_before_scrub": sent_start, "bytes_after_scrub": sent_end, "bytes_all_epochs": full, **scrub,
+            "free": {**free, "bytes": sent_free}}
 
 
 def kernel_latency(seconds: float = 20.0) -> dict:
@@ -202,6 +239,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--part", choices=["first-frame", "cached", "window", "kernel-latency", "all"], default="all")
     ap.add_argument("--demo", default=str(ROOT / "demo_data" / "fashion_mnist"), help="the demo recording")
+    ap.add_argument("--n", type=int, default=1_000_000, help="window part: points")
+    ap.add_argument("--epochs", type=int, default=50, help="window part: epochs")
+    ap.add_argument("--budget", type=int, default=None, help="window part: a view's browser budget in bytes "
+                    "(default: the widget's, 256 MB)")
     a = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from playwright.sync_api import sync_playwright
@@ -221,7 +262,7 @@ def main(argv=None):
         with sync_playwright() as p:
             browser = harness.launch_browser(p)
             for part in parts:
-                r = window(server, browser) if part == "window" else first_frame(server, browser, part, demo=a.demo)
+                r = window(server, browser, a.n, a.epochs, a.budget) if part == "window" else first_frame(server, browser, part, demo=a.demo)
                 print(r, flush=True)
                 res.append(r)
             browser.close()
@@ -243,7 +284,12 @@ def main(argv=None):
                   f"{r['to_first_frame_s']:.2f} s; on the wire before scrubbing {r['bytes_before_scrub'] / 2**20:.0f} MB, "
                   f"after a full scrub there and back {r['bytes_after_scrub'] / 2**20:.0f} MB (all epochs: "
                   f"{r['bytes_all_epochs'] / 2**20:.0f} MB); scrub at 60 Hz over {r['steps']} steps: {r['stalls']} "
-                  f"stalled frames of {r['frames']}, {r['late']} steps late, longest wait {r['maxWaitMs']:.0f} ms")
+                  f"stalled frames of {r['frames']}, {r['late']} steps late, longest wait {r['maxWaitMs']:.0f} ms; "
+                  f"longest time between two drawn frames {r['maxGapMs']:.0f} ms")
+            f = r["free"]
+            print(f"  the same scrub without waiting ({f['scrubMs'] / 1000:.1f} s): {f['stalls']} stalled frames of "
+                  f"{f['frames']}; the resting epoch drawn {f['settleMs'] / 1000:.2f} s after the last step; "
+                  f"{f['bytes'] / 2**20:.0f} MB sent for it")
     return res
 
 

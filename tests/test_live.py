@@ -180,6 +180,42 @@ def test_a_widget_follows_a_recording_that_a_writer_thread_extends(digits, tmp_p
     assert not w._fit.running
 
 
+def test_a_live_view_switches_to_a_window_when_the_recording_grows_past_its_budget(digits, tmp_path, monkeypatch):
+    n = digits.n_samples
+    monkeypatch.setattr(lv, "BROWSER_BUDGET", 4 * n * lv.BYTES_HELD)  # four epochs: three fit, six do not
+    dst = tmp_path / "rec"
+    wr = _recorder(digits, dst, digits.epochs[:3])
+    w = TimeTravelWidget(dst, method="pca", live=True, cache_dir=tmp_path / "cache")
+    wire = _view(w)
+    try:
+        assert wire.kinds("meta")[0]["window"] == 0
+        for e in digits.epochs[3:6]:
+            wr.add_epoch(e, digits.representation(e), digits.prediction(e))
+        deadline = time.monotonic() + 120
+        while w.ready_epochs != digits.epochs[:6] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert w.wait(60) and w._streams.settle(30)
+        switched = wire.kinds("windowed")
+        assert [m["window"] for m in switched] == [4]
+        # replay the stream as the view does: every epoch before the switch, then at most four in slots
+        held, window = {}, 0
+        for m, _ in wire.msgs:
+            if m.get("type") == "windowed":
+                held, window = {}, m["window"]
+            elif m.get("type") == "evict":
+                for k in m["epochs"]:
+                    held.pop(k)
+            elif m.get("type") == "chunk":
+                assert not window or (m["slot"] < window and m["slot"] not in held.values())
+                held[m["e0"]] = m["slot"]
+                assert not window or len(held) <= window
+        assert window == 4 and sorted(held) == sorted(lv.wanted(0, 0, 4, 6))
+        assert w._streams.views["v1"].window == 4
+    finally:
+        w.stop()
+        w._fit.join(30)
+
+
 DVI_SMALL = {"layout_steps_first": 100, "layout_steps": 40, "encoder_steps_first": 150, "encoder_steps": 60,
              "decoder_steps_first": 40, "decoder_steps": 20, "num_threads": 1, "device": "cpu"}
 
@@ -262,26 +298,47 @@ def test_a_view_that_cannot_hold_every_epoch_gets_a_window_that_slides(digits_pa
     n = ttvis_widget.load(digits_path).n_samples
     monkeypatch.setattr(lv, "BROWSER_BUDGET", 3 * n * lv.BYTES_HELD)  # three epochs of eight
     w = TimeTravelWidget(digits_path, method="pca", cache_dir=tmp_path, live=True)
-    w._streams.budget = lv.BROWSER_BUDGET
     assert w.wait(60)
     wire = _view(w)
+    assert w._streams.settle(30)
     meta = wire.kinds("meta")[0]
     assert meta["window"] == 3
     held = {c["e0"]: c["slot"] for c in wire.kinds("chunk")}
     assert sorted(held) == [0, 1, 2] and sorted(held.values()) == [0, 1, 2]
-    sent_before = len(wire.kinds("chunk"))
+    sent_before, evicted_before = len(wire.kinds("chunk")), len(wire.kinds("evict"))
     w._handle_msg({"content": {"data": {"method": "custom", "content": {
         "type": "window", "rid": "v1", "center": 5, "direction": 1}}}, "buffers": []})
-    ev = wire.kinds("evict")[-1]["epochs"]
-    new = wire.kinds("chunk")[sent_before:]
-    assert [c["e0"] for c in new][0] == 5  # the current epoch first, then ahead of it
-    for k in ev:
-        held.pop(k)
-    for c in new:
-        assert c["slot"] not in held.values()
-        held[c["e0"]] = c["slot"]
-    assert sorted(held) == lv.wanted(5, 1, 3, 8) == [4, 5, 6] or sorted(held) == sorted(lv.wanted(5, 1, 3, 8))
+    assert w._streams.settle(30)
+    msgs = [m for m in wire.msgs if m[0].get("type") in ("chunk", "evict")][sent_before + evicted_before:]
+    assert [m["e0"] for m, _ in msgs if m["type"] == "chunk"][0] == 5  # the current epoch first, then ahead of it
+    for m, _ in msgs:  # a slot is freed only right before an epoch of the window needs it
+        if m["type"] == "evict":
+            for k in m["epochs"]:
+                held.pop(k)
+        else:
+            assert m["slot"] not in held.values() and len(held) < 3
+            held[m["e0"]] = m["slot"]
+    assert sorted(held) == sorted(lv.wanted(5, 1, 3, 8))
     assert len(held) == 3 and sorted(held.values()) == [0, 1, 2]
+    # a view that acknowledges what it received ("held") has at most IN_FLIGHT epochs sent ahead of that
+
+    def custom(content):
+        w._handle_msg({"content": {"data": {"method": "custom", "content": content}}, "buffers": []})
+
+    for c in wire.kinds("chunk"):  # the view acknowledges every epoch it received, evicted since or not
+        custom({"type": "held", "rid": "v1", "epoch": c["e0"]})
+    sent = len(wire.kinds("chunk"))
+    custom({"type": "window", "rid": "v1", "center": 0, "direction": -1})
+    got = []
+    while len(got) < 3:
+        assert w._streams.settle(30)
+        new = [c["e0"] for c in wire.kinds("chunk")[sent + len(got):]]
+        assert 0 < len(new) <= lv.IN_FLIGHT, new  # nothing more until the view says it has them
+        got += new
+        for k in new:
+            custom({"type": "held", "rid": "v1", "epoch": k})
+    assert w._streams.settle(30) and got == [0, 1, 2]
+    assert len(wire.kinds("chunk")) == sent + 3
     # a bad window message is refused, not obeyed
     w._handle_msg({"content": {"data": {"method": "custom", "content": {
         "type": "window", "rid": "v1", "center": 99, "direction": 1}}}, "buffers": []})

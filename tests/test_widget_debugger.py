@@ -130,6 +130,9 @@ def test_sample_detail_top3_and_prediction_history(wired, run):
     assert [q for _, q in top] == pytest.approx(np.sort(p)[::-1][:3].tolist(), abs=1e-6)
     assert [list(t) for t in w.top_predictions(i, epoch=e)] == top
     hist = w.prediction_history(i)
+    # a windowed view (it holds some epochs' predictions only) asks for the whole history with the detail
+    wired.ask(type="sample_detail", index=i, epoch=e, history=True)
+    assert wired.answer("sample_detail")[0]["history"] == [[h["prediction"], h["confidence"]] for h in hist]
     assert [h["epoch"] for h in hist] == w.epochs
     assert [h["prediction"] for h in hist] == [int(d.predicted_class(x)[i]) for x in w.epochs]
     assert [h["confidence"] for h in hist] == pytest.approx([float(d.confidence(x)[i]) for x in w.epochs])

@@ -7,6 +7,7 @@ import { MarkLayer, maskToIndices } from "./overlays/marks.js";
 import { NeighborLines, neighborSegments } from "./overlays/neighbors.js";
 import { TRAIL_CAP, TrailLayer, trailSamples } from "./overlays/trails.js";
 import { program } from "./renderer.js";
+import { layerTable } from "./stream.js";
 
 /** Kernel answers this file handles (the types of the requests it sends). */
 export const ANSWERS = Object.freeze(["events", "event_select", "neighbors", "sample_detail", "similar", "influence",
@@ -124,7 +125,8 @@ export class Debugger {
     }
     if (this.v.store.hasPred && !this.details.touch(key)) {
       this.details.put(key, { index: i, epoch: e, status: "pending" });
-      this.send({ type: "sample_detail", index: i, epoch: e });
+      // a windowed view holds its window's predictions only: the kernel sends the whole history too
+      this.send({ type: "sample_detail", index: i, epoch: e, ...(this.v.store.window && !this.historyOf(i) ? { history: true } : {}) });
     }
   }
 
@@ -218,6 +220,12 @@ export class Debugger {
   eventsNow() { return this.events.get(this.epoch) || null; }
   detailNow(i) { return this.details.get(`${i}:${this.epoch}`) || null; }
 
+  /** Sample i's prediction history from the kernel ([[class, confidence] per epoch index]), or null. */
+  historyOf(i) {
+    for (const [key, d] of this.details) if (d.history && d.index === i && key.startsWith(`${i}:`)) return d.history;
+    return null;
+  }
+
   /** Neighbours to draw: the subject's at the shown epoch, else its latest answer. */
   neighborsNow() {
     const i = this.subject;
@@ -246,7 +254,7 @@ export class Debugger {
   }
 
   /** {under, over}: the GPU layers to draw around the points at frame time ft. */
-  layers(ft, maxLoaded) {
+  layers(ft) {
     this.initGl();
     if (!this.trailLayer) return null;
     const v = this.v;
@@ -257,7 +265,11 @@ export class Debugger {
       this.trailLayer.setSamples(trailSamples(sel, v.loop.hidden), (i) => (labels ? labels[i] : 65535));
     }
     this.trailLayer.time = ft.time;
-    this.trailLayer.last = maxLoaded;
+    const held = `${v.feed.version}:${v.store.nEpochs}:${v.store.epochsLoaded}`;
+    if (held !== this.trailsHeld) {  // which layer holds which epoch changed (chunks, evictions, a longer timeline)
+      this.trailsHeld = held;
+      this.trailLayer.setLayers(layerTable(v.store));
+    }
     const marks = this.visErrorsNow();
     if (marks !== this.markedWith) {
       this.markedWith = marks;
@@ -292,6 +304,7 @@ export class Debugger {
       focus: this.focus, epoch: this.epoch,
       neighbors: nb ? { index: nb.index, epoch: nb.epoch, kept: nb.kept, gained: nb.gained, lost: nb.lost } : null,
       linesDrawn: this.lineView.drawn, trailSamples: this.trailLayer?.count ?? 0, trailCalls: this.trailLayer?.calls ?? 0,
+      trailSegments: this.trailLayer?.segments ?? 0,
       trailCap: TRAIL_CAP, marks: this.markLayer?.count ?? 0, visErrors: marks ? { epoch: marks.epoch, count: marks.count } : null,
       events: ev ? { epoch: ev.epoch, status: ev.status, counts: ev.counts || null } : null,
       activeEvent: this.activeEvent, glError: this.glError,

@@ -1,10 +1,10 @@
 // The view's data feed: asks the kernel for this view's own stream and applies its messages (meta, chunk,
-// epochs, bounds, evict, territory, done) to the CPU store and the GPU; messages for every view (sample, focus, refused) go to handlers,
+// epochs, bounds, evict, windowed, territory, done) to the CPU store and the GPU; messages for every view (sample, focus, refused) go to handlers,
 // and any other kernel message (the analysis answers) to on.message.
-import { WindowFollower, evict, growEpochs, layerOf, requantize } from "./stream.js";
+import { WindowFollower, evict, growEpochs, layerOf, requantize, switchToWindow } from "./stream.js";
 import { newRid } from "./transport.js";
 
-const STREAM = ["meta", "chunk", "epochs", "bounds", "evict", "territory", "done"];  // this view's own data stream (by rid)
+const STREAM = ["meta", "chunk", "epochs", "bounds", "evict", "windowed", "territory", "done"];  // this view's own data stream (by rid)
 
 export class DataFeed {
   /**
@@ -66,7 +66,11 @@ export class DataFeed {
         this.mark("meta");
         this.on.meta();
       } else if (c.type === "chunk") {
-        for (const p of s.addChunk(c, buffers)) this.renderer().uploadPositions(p.layer, p.s0, p.data);
+        for (const p of s.addChunk(c, buffers)) {
+          this.renderer().uploadPositions(p.layer, p.s0, p.data);
+          // windowed: the kernel sends the next epoch once this one is in (live.py IN_FLIGHT)
+          if (s.window && s.epochReady(p.e)) this.send({ type: "held", rid: this.rid, epoch: p.e });
+        }
         this.mark("firstChunk");
         this.version++;
         if (s.epochsLoaded === s.nEpochs && this.allEpochsMs === null) this.allEpochsMs = performance.now() - this.createdAt;
@@ -84,6 +88,12 @@ export class DataFeed {
       } else if (c.type === "evict") {
         evict(s, c.epochs);
         this.version++;
+      } else if (c.type === "windowed") {  // a live recording outgrew the budget: a window of slots from now on
+        if (!switchToWindow(s, c.window)) return;
+        this.layers = Math.min(s.window, this.renderer().maxLayers);
+        this.renderer().allocate(s.n, this.layers);
+        this.version++;
+        this.on.reallocated();
       } else if (c.type === "territory") {
         s.addTerritories(c, buffers);
       } else if (c.type === "done") {

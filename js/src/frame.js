@@ -21,6 +21,7 @@ export class FrameLoop {
     this.firstFrameMs = null;  // ms from the view's creation to its first frame
     this.pointsDrawn = 0;
     this.stalls = 0;  // windowed views: frames that could not show the requested time (stream.js)
+    this.loading = null;  // the requested epoch a stand-in frame waits for (shown in the view), or null
     this.dpr = null;     // a pixel ratio that overrides the screen's (exports draw at their own scale)
     this.territoryOverride = null;  // {territory_opacity?, territory_extent?}: an export's own territory style
     this.flagsKey = "";
@@ -73,6 +74,7 @@ export class FrameLoop {
       v.feed.follow(tl.t);
       if (ft.stalled && (tl.playing || tl.scrubbing)) this.stalls++;
     }
+    this.showLoading(ft.stalled ? tl.epochAt(tl.t) : null, ft);
     this.updateFlags(ft.k);
     const mouse = v.interaction.mouse;
     if (tl.playing && mouse && t0 - this.lastRepick > REPICK_MS) {
@@ -91,7 +93,7 @@ export class FrameLoop {
       e0: layerOf(s, ft.e0), e1: layerOf(s, ft.e1), frac: ft.frac, bounds: s.bounds, center: [cam.cx, cam.cy], k: cam.k,
       pointSize: v.sync.get("point_size") || 4, colorBy: v.sync.get("color_by") === "prediction" ? 1 : 0,
       hasSel: v.selection.size > 0, hovered: v.hovered, marks: v.controls.marks, territory,
-      dim: v.debug.dim, layers: v.debug.layers(ft, tl.maxLoaded),
+      dim: v.debug.dim, layers: v.debug.layers(ft),
     });
     v.debug.afterDraw(ft);
     this.frames++;
@@ -107,6 +109,16 @@ export class FrameLoop {
       if (newEpoch) v.panels.notify("epoch");
     }
     if (tl.playing) this.request();
+  }
+
+  /** Mark the frame as a stand-in (`epoch`: the requested epoch, not held yet) or clear the mark (null). */
+  showLoading(epoch, ft) {
+    const text = epoch === null ? "" : `epoch ${epoch} loading… showing epoch ${this.v.timeline.epochAt(ft.time)}`;
+    this.loading = epoch;
+    const b = this.v.loadingBadge;
+    if (b.textContent === text) return;
+    b.textContent = text;
+    b.style.display = epoch === null ? "none" : "";
   }
 
   /** Recompute flags/metadata for epoch index k when an input changed (O(N)); tell the panels. */

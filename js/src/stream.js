@@ -50,9 +50,32 @@ export function evict(store, ks) {
   }
 }
 
+/**
+ * A view that held every epoch must hold a window of `size` from now on (a live recording outgrew its budget):
+ * it drops everything (the kernel sends the window's epochs again, into slots). False for a bad size.
+ */
+export function switchToWindow(store, size) {
+  if (!Number.isInteger(size) || size < 1 || store.window) return false;
+  evict(store, [...Array(store.nEpochs).keys()]);
+  store.window = size;
+  store.slots = new Map();
+  return true;
+}
+
 /** GPU layer of epoch index e: its slot when windowed, else e itself. */
 export function layerOf(store, e) {
   return store.slots ? (store.slots.get(e) ?? 0) : e;
+}
+
+/**
+ * GPU layer of every epoch index, -1 where the epoch is not held in full: what anything that reads several
+ * epochs from the position texture (the debugger's trails) must use, since in a windowed or live view a
+ * layer is a slot, not the epoch index. Pure.
+ */
+export function layerTable(store) {
+  const out = new Int32Array(Math.max(0, store.nEpochs || 0)).fill(-1);
+  for (let e = 0; e < out.length; e++) if (store.epochReady(e)) out[e] = layerOf(store, e);
+  return out;
 }
 
 /**

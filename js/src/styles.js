@@ -34,6 +34,8 @@ export const CSS = `
 .ttvis-overlay { position: absolute; inset: 0; width: 100%; height: 100%; pointer-events: none; }
 .ttvis-message { position: absolute; inset: 0; display: flex; align-items: center; justify-content: center; text-align: center;
   padding: 20px; color: #555; pointer-events: none; }
+.ttvis-loading { position: absolute; top: 6px; left: 50%; transform: translateX(-50%); pointer-events: none; z-index: 2;
+  background: rgba(255,248,225,0.95); border: 1px solid #e0c36a; border-radius: 3px; padding: 2px 8px; color: #6b5200; font-size: 12px; }
 .ttvis-message.ttvis-error { color: #a11; background: #fff6f6; pointer-events: auto; }
 .ttvis-tooltip { position: absolute; pointer-events: none; background: rgba(255,255,255,0.96); border: 1px solid #bbb;
   border-radius: 3px; padding: 4px 6px; box-shadow: 0 1px 4px rgba(0,0,0,0.15); display: none; z-index: 2; max-width: 240px; }

@@ -88,7 +88,9 @@ export class TimeTravelView {
     this.canvas = h("canvas", { class: "ttvis-canvas", tabindex: "0" });
     this.overlay = h("canvas", { class: "ttvis-overlay" });
     this.message = h("div", { class: "ttvis-message" }, "loading…");
-    this.stage.append(this.canvas, this.overlay, this.message);
+    // a windowed view shows the nearest held epoch while the requested one is on its way (frame.js)
+    this.loadingBadge = h("div", { class: "ttvis-loading", style: { display: "none" } });
+    this.stage.append(this.canvas, this.overlay, this.message, this.loadingBadge);
     this.side = h("div", { class: "ttvis-side" });
     this.bottom = h("div", { class: "ttvis-bottom" });
     this.root.append(h("div", { class: "ttvis-main" }, this.stage, this.side));

@@ -66,6 +66,14 @@ test("prediction history: one cell per epoch from the class arrays the view hold
   assert.deepEqual(historyCells(store(), 3), []);
 });
 
+test("prediction history: epochs the view does not hold (windowed) come from the kernel's answer", () => {
+  const kernel = [[9, 0.1], [9, 0.2], [0, 0.75]];  // the view's own arrays win where it holds them
+  const cells = historyCells(store(), 0, kernel);
+  assert.deepEqual(cells.map((c) => [c.epoch, c.cls, c.conf, c.wrong]), [[2, 1, 1, true], [4, 0, 128 / 255, false], [6, 0, 0.75, false]]);
+  assert.equal(countFlips(cells), 1);
+  assert.deepEqual(historyCells(store(), 0, [[1, 1], [0, 1], [null, null]])[2].cls, null);  // no predictions: unknown
+});
+
 test("events rows: counts, what is not computable and why, the active kind", () => {
   const ev = { status: "ready", epoch: 3, counts: { prediction_flip: 12, became_wrong: 0 },
     not_computable: { confidence_change: "the dynamics have no labels" } };

@@ -2,7 +2,7 @@
 // held-epoch gradient and the window messages' throttle.
 import test from "node:test";
 import assert from "node:assert/strict";
-import { evict, frameTimeHeld, growEpochs, layerOf, loadedGradient, requantize, WindowFollower } from "../src/stream.js";
+import { evict, frameTimeHeld, growEpochs, layerOf, layerTable, loadedGradient, requantize, switchToWindow, WindowFollower } from "../src/stream.js";
 import { DataStore } from "../src/transport.js";
 
 function store(n, nEpochs, bounds, extra = {}) {
@@ -78,4 +78,31 @@ test("window messages go out when the nearest epoch changes, throttled, the last
   await new Promise((res) => setTimeout(res, 60));
   assert.deepEqual(sent[1], { type: "window", rid: "r", center: 3, direction: 1 });
   f.dispose();
+});
+
+test("the layer table maps each held epoch to its slot, never to its own index, and the rest to -1", () => {
+  const s = store(1, 8, [0, 0, 1, 1], { window: 3 });
+  chunk(s, 5, [1, 1], 0);  // the window around epoch 5, nearest first: 5, 4, 6 in slots 0, 1, 2
+  chunk(s, 4, [2, 2], 1);
+  chunk(s, 6, [3, 3], 2);
+  assert.deepEqual([...layerTable(s)], [-1, -1, -1, -1, 1, 0, 2, -1]);
+  evict(s, [4]);
+  chunk(s, 7, [4, 4], 1);
+  assert.deepEqual([...layerTable(s)], [-1, -1, -1, -1, -1, 0, 2, 1]);
+  const full = store(1, 4, [0, 0, 1, 1]);  // not windowed: layer = epoch index, where held
+  chunk(full, 0, [1, 1]);
+  chunk(full, 2, [1, 1]);
+  assert.deepEqual([...layerTable(full)], [0, -1, 2, -1]);
+});
+
+test("a view that held every epoch switches to a window: it drops them all and maps epochs to slots from then on", () => {
+  const s = store(1, 6, [0, 0, 1, 1]);
+  for (let e = 0; e < 6; e++) chunk(s, e, [e, e]);
+  assert.ok(!switchToWindow(s, 0) && !switchToWindow(s, 2.5) && !s.window);  // bad sizes are refused
+  assert.ok(switchToWindow(s, 4));
+  assert.equal(s.window, 4);
+  assert.ok(!s.anyReady() && s.pos.every((p) => p === null));
+  chunk(s, 3, [9, 9], 1);
+  assert.deepEqual([...layerTable(s)], [-1, -1, -1, 1, -1, -1]);
+  assert.ok(!switchToWindow(s, 3));  // once windowed, the size stays
 });

@@ -377,6 +377,12 @@ class BackgroundMixin:
         if self._streams is not None:
             self._streams.move(rid, center, direction)
 
+    @message("held", rid=Token(), epoch=Int(0, _last_epoch_index))
+    def _on_held(self, rid, epoch):
+        """A windowed view received epoch index ``epoch`` (live.py flow control): the next one may go."""
+        if self._streams is not None:
+            self._streams.acknowledged(rid, epoch)
+
     @message("stop")
     def _on_stop(self):
         """The view's stop button: the background fit stops at the next epoch boundary (resumable)."""

@@ -19,7 +19,7 @@ import numpy as np
 from .. import analysis as an
 from ..analysis.similar import METRICS
 from ..analysis.validate import check_index
-from .fields import Choice, Epoch, Index, Int
+from .fields import Choice, Epoch, Flag, Index, Int
 from .messages import message
 from .worker import AnalysisWorker
 
@@ -221,11 +221,15 @@ class DebuggerMixin:
 
         self._answer("neighbors", rid, {"index": index, "epoch": epoch}, compute)
 
-    @message("sample_detail", index=Index(), epoch=Epoch())
-    def _on_sample_detail(self, index, epoch, rid=None):
-        """The sample panel's top predictions of sample ``index`` at ``epoch``."""
+    @message("sample_detail", index=Index(), epoch=Epoch(), history=Flag(optional=True, default=False))
+    def _on_sample_detail(self, index, epoch, history, rid=None):
+        """The sample panel's top predictions of sample ``index`` at ``epoch``; ``history``: also its
+        prediction history (a windowed view holds the predictions of its window's epochs only)."""
         def compute():
-            return {"top": [[c, p] for c, p in self.top_predictions(index, TOP_K, epoch)]}, None
+            out = {"top": [[c, p] for c, p in self.top_predictions(index, TOP_K, epoch)]}
+            if history:
+                out["history"] = [[h["prediction"], h["confidence"]] for h in self.prediction_history(index)]
+            return out, None
 
         self._answer("sample_detail", rid, {"index": index, "epoch": epoch}, compute)
 

@@ -33,9 +33,14 @@ export function bindPositions(gl, u, g) {
   gl.uniform2f(u.u_scale, g.scale[0], g.scale[1]);
 }
 
-// One instance per sample, six vertices (two triangles) per segment between consecutive epochs. The quad is
+/** Row length of the trails' epoch -> layer table (a 2-D integer texture: any number of epochs fits). */
+export const LAYER_ROW = 1024;
+
+// One instance per sample, six vertices (two triangles) per segment between consecutive epochs, drawn where
+// both epochs are held: their layers come from u_layers, never from the epoch index (windowed views). The quad is
 // widened in device pixels perpendicular to the segment, so a trail is equally thick at every zoom.
 export const TRAIL_VS = `#version 300 es
+#define LAYER_ROW ${LAYER_ROW}
 ${COMMON}
 uniform sampler2D u_palette;
 uniform int u_nColors;
@@ -43,7 +48,7 @@ uniform vec2 u_px;          // viewport size, device px
 uniform float u_halfWidth;  // device px
 uniform float u_time;       // the drawn time (fractional epoch index)
 uniform float u_tau;        // fade length, epochs
-uniform int u_last;         // last epoch index whose positions are loaded
+uniform highp isampler2D u_layers;  // epoch index -> its layer of u_pos, -1: not held (stream.js layerTable)
 in uint a_sample;
 in uint a_class;
 out vec4 v_color;
@@ -51,12 +56,14 @@ out float v_side;
 void main() {
   int seg = gl_VertexID / 6;
   int corner = gl_VertexID - seg * 6;
-  if (seg + 1 > u_last) { gl_Position = vec4(2.0, 2.0, 2.0, 1.0); return; }
+  int l0 = texelFetch(u_layers, ivec2(seg % LAYER_ROW, seg / LAYER_ROW), 0).r;
+  int l1 = texelFetch(u_layers, ivec2((seg + 1) % LAYER_ROW, (seg + 1) / LAYER_ROW), 0).r;
+  if (l0 < 0 || l1 < 0) { gl_Position = vec4(2.0, 2.0, 2.0, 1.0); return; }
   float along = (corner == 1 || corner == 4 || corner == 5) ? 1.0 : 0.0;
   float side = (corner == 0 || corner == 1 || corner == 4) ? -1.0 : 1.0;
   int i = int(a_sample);
-  vec2 c0 = clipOf(posAt(i, seg));
-  vec2 c1 = clipOf(posAt(i, seg + 1));
+  vec2 c0 = clipOf(posAt(i, l0));
+  vec2 c1 = clipOf(posAt(i, l1));
   vec2 d = (c1 - c0) * u_px * 0.5;
   float len = length(d);
   vec2 n = len > 1e-3 ? vec2(-d.y, d.x) / len : vec2(0.0, 1.0);

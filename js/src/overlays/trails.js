@@ -1,7 +1,9 @@
 // Trails: the selected samples' paths across every epoch, drawn behind the points in ONE instanced draw call
 // from the positions already resident on the GPU, fading with distance from the drawn (interpolated) time.
 // At most TRAIL_CAP samples get a trail (an even spread of a larger selection), so a huge lasso stays cheap.
-import { bindPositions, TRAIL_FS, TRAIL_VS } from "./glsl.js";
+// Which texture layer holds which epoch comes from a table (stream.js layerTable): in a windowed or live view
+// a layer is a slot, and a segment is drawn only where both of its epochs are held.
+import { bindPositions, LAYER_ROW, TRAIL_FS, TRAIL_VS } from "./glsl.js";
 
 export const TRAIL_CAP = 2000;
 
@@ -29,7 +31,10 @@ export class TrailLayer {
     this.count = 0;      // samples with a trail
     this.calls = 0;      // draw calls of the last frame (one, or none)
     this.time = 0;
-    this.last = 0;
+    this.nEpochs = 0;    // epochs on the timeline (the layer table's length)
+    this.segments = 0;   // segments drawable: both epochs held (read by the test hook)
+    this.layerTex = gl.createTexture();
+    this.setLayers(new Int32Array(0));
     gl.bindVertexArray(this.vao);
     gl.bindBuffer(gl.ARRAY_BUFFER, this.buf);
     const aSample = gl.getAttribLocation(this.prog.p, "a_sample");
@@ -53,11 +58,29 @@ export class TrailLayer {
     this.count = indices.length;
   }
 
-  /** Draw (g: the renderer's frame context) at time `this.time` with epochs 0..`this.last` loaded. */
+  /** table: Int32Array, the GPU layer of each epoch index, -1 where it is not held (stream.js layerTable). */
+  setLayers(table) {
+    const gl = this.gl, n = Math.max(1, table.length);
+    const w = Math.min(n, LAYER_ROW), rows = Math.ceil(n / LAYER_ROW);
+    const data = new Int32Array(w * rows).fill(-1);
+    data.set(table);
+    gl.activeTexture(gl.TEXTURE2);
+    gl.bindTexture(gl.TEXTURE_2D, this.layerTex);
+    gl.pixelStorei(gl.UNPACK_ALIGNMENT, 4);
+    gl.texImage2D(gl.TEXTURE_2D, 0, gl.R32I, w, rows, 0, gl.RED_INTEGER, gl.INT, data);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
+    gl.activeTexture(gl.TEXTURE0);
+    this.nEpochs = table.length;
+    this.segments = 0;
+    for (let e = 0; e + 1 < table.length; e++) if (table[e] >= 0 && table[e + 1] >= 0) this.segments++;
+  }
+
+  /** Draw (g: the renderer's frame context) at time `this.time` over the held epochs of the layer table. */
   draw(g) {
     this.calls = 0;
-    const nSeg = Math.min(g.nEpochs - 1, this.last);
-    if (!this.count || nSeg < 1) return;
+    const nSeg = this.nEpochs - 1;
+    if (!this.count || !this.segments) return;
     const gl = this.gl, u = this.prog.uni;
     gl.useProgram(this.prog.p);
     gl.bindVertexArray(this.vao);
@@ -69,8 +92,10 @@ export class TrailLayer {
     gl.uniform2f(u.u_px, g.px[0], g.px[1]);
     gl.uniform1f(u.u_halfWidth, 1.6 * g.dpr);
     gl.uniform1f(u.u_time, this.time);
-    gl.uniform1f(u.u_tau, fadeLength(g.nEpochs));
-    gl.uniform1i(u.u_last, this.last);
+    gl.uniform1f(u.u_tau, fadeLength(this.nEpochs));
+    gl.activeTexture(gl.TEXTURE2);
+    gl.bindTexture(gl.TEXTURE_2D, this.layerTex);
+    gl.uniform1i(u.u_layers, 2);
     gl.drawArraysInstanced(gl.TRIANGLES, 0, 6 * nSeg, this.count);
     this.calls = 1;
     gl.bindVertexArray(null);
@@ -79,6 +104,7 @@ export class TrailLayer {
   dispose() {
     const gl = this.gl;
     gl.deleteBuffer(this.buf);
+    gl.deleteTexture(this.layerTex);
     gl.deleteVertexArray(this.vao);
     gl.deleteProgram(this.prog.p);
   }

@@ -3,16 +3,20 @@
 // shows them in the sample panel (one cell per epoch, coloured by the predicted class).
 import { h } from "../dom.js";
 
-/** [{k, epoch, cls (null: unknown / not loaded), conf (0..1 or null), wrong}] for sample i. Pure. */
-export function historyCells(store, i) {
+/**
+ * [{k, epoch, cls (null: unknown / not loaded), conf (0..1 or null), wrong}] for sample i. Epochs the view does
+ * not hold (a windowed view) come from `kernel`, the kernel's [[class, confidence] per epoch index], if given. Pure.
+ */
+export function historyCells(store, i, kernel = null) {
   if (!store || !store.meta || !store.hasPred || i < 0 || i >= store.n) return [];
   const lab = store.labels[i];
+  const cell = (k, epoch, cls, conf) => ({ k, epoch, cls, conf, wrong: cls !== null && lab !== store.noClass && cls !== lab });
   return (store.epochs || []).map((epoch, k) => {
     const pred = store.epochReady(k) ? store.pred[k] : null;
-    if (!pred) return { k, epoch, cls: null, conf: null, wrong: false };
-    const cls = pred[i] === store.noClass ? null : pred[i];
-    return { k, epoch, cls, conf: store.conf[k] ? store.conf[k][i] / 255 : null,
-      wrong: cls !== null && lab !== store.noClass && cls !== lab };
+    if (pred) return cell(k, epoch, pred[i] === store.noClass ? null : pred[i], store.conf[k] ? store.conf[k][i] / 255 : null);
+    const h = kernel && kernel[k];
+    if (h && h[0] !== null && h[0] !== undefined) return cell(k, epoch, h[0], h[1] ?? null);
+    return cell(k, epoch, null, null);
   });
 }
 

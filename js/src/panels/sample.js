@@ -81,7 +81,7 @@ export function samplePanel(ctx, dbg) {
       ` · epoch ${dbg.epoch}`, pinned ? h("span", { class: "ttvis-pinned" }, " · kept") : null);
     unpin.style.visibility = dbg.pinned === i ? "visible" : "hidden";
     renderTop(i);
-    const cells = historyCells(s, i);
+    const cells = historyCells(s, i, dbg.historyOf(i));
     renderStrip(strip, cells, state.epochIndex, names(), colors(), (k) => actions.setTime(k));
     const flips = countFlips(cells);
     histLabel.textContent = s.hasPred ? `prediction history (${cells.length} epochs, ${flips} change${flips === 1 ? "" : "s"})` : "";
