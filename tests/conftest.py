@@ -20,6 +20,23 @@ def digits(digits_path):
     return ttvis_widget.load(digits_path)
 
 
+def pytest_collection_modifyitems(config, items):
+    """scripts/test.sh hands whole test files to two xdist workers (``--dist loadfile --no-loadscope-reorder``) in
+    the order of ``items``: files holding tests marked ``slow`` go first (the most first), then the browser tests (consecutive,
+    so a worker keeps its JupyterLab, Notebook 7 and chromium between them), then the rest. A long file handed
+    out last is the run's tail while the other worker idles. Within a file the order is pytest's. (Not
+    ``--dist loadgroup``: pytest-xdist 3.8 marks a group in ``item._nodeid``, which pytest 9 no longer reads.)"""
+    files: dict[Path, list] = {}
+    for item in items:
+        files.setdefault(Path(str(item.path)), []).append(item)
+
+    def rank(path):  # the most slow tests first
+        n_slow = sum(1 for i in files[path] if i.get_closest_marker("slow"))
+        return (0, -n_slow) if n_slow else (1 if "browser" in path.relative_to(ROOT).parts else 2, 0)
+
+    items[:] = [i for path in sorted(files, key=rank) for i in files[path]]
+
+
 def snapshot_files(root: Path) -> dict:
     """{relative path: bytes} of every file under root, to prove a folder was left untouched."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(Path(root).rglob("*")) if p.is_file()}

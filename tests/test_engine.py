@@ -48,6 +48,7 @@ def pca_run(digits, cache):
     return fit(digits, method="pca", cache_dir=cache, progress=False)
 
 
+@pytest.mark.slow  # fits the DVI and TimeVis runs the file shares
 @pytest.mark.parametrize("name", ["pca_run", "dvi_run", "timevis_run"])
 def test_every_epoch_finite(name, request, digits):
     run = request.getfixturevalue(name)

@@ -10,6 +10,8 @@ import pytest
 from test_engine import DVI_SMALL, TV_SMALL, nn_fraction, ppr
 from ttvis_widget.engine import fit
 
+pytestmark = pytest.mark.slow  # seven fits from scratch
+
 
 @pytest.mark.parametrize("method", ["dvi", "timevis"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
