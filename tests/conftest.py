@@ -22,8 +22,8 @@ def digits(digits_path):
 
 def pytest_collection_modifyitems(config, items):
     """scripts/test.sh hands whole test files to two xdist workers (``--dist loadfile --no-loadscope-reorder``) in
-    the order of ``items``: files holding tests marked ``slow`` go first (the most first), then the browser tests (consecutive,
-    so a worker keeps its JupyterLab, Notebook 7 and chromium between them), then the rest. A long file handed
+    the order of ``items``: files holding tests marked ``slow`` go first (the most first), then the browser
+    tests (consecutive, so a worker keeps its JupyterLab, Notebook 7 and chromium between them), then the rest. A long file handed
     out last is the run's tail while the other worker idles. Within a file the order is pytest's. (Not
     ``--dist loadgroup``: pytest-xdist 3.8 marks a group in ``item._nodeid``, which pytest 9 no longer reads.)"""
     files: dict[Path, list] = {}
