@@ -1,8 +1,14 @@
+import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# scripts/test.sh's two workers share two cores and each fit runs two torch threads: idle OpenMP threads sleep
+# rather than spin (what BackgroundFit sets for its fits; the README's num_threads note). Read once, when torch
+# loads its OpenMP runtime, so set before any test imports torch; inherited by the ttvis processes tests start.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @pytest.fixture(scope="session")
