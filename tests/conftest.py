@@ -1,8 +1,14 @@
+import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# scripts/test.sh's two workers share two cores and each fit runs two torch threads: idle OpenMP threads sleep
+# rather than spin (what BackgroundFit sets for its fits; the README's num_threads note). Read once, when torch
+# loads its OpenMP runtime, so set before any test imports torch; inherited by the ttvis processes tests start.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @pytest.fixture(scope="session")
@@ -18,6 +24,23 @@ def digits(digits_path):
     import ttvis_widget
 
     return ttvis_widget.load(digits_path)
+
+
+def pytest_collection_modifyitems(config, items):
+    """scripts/test.sh hands whole test files to two xdist workers (``--dist loadfile --no-loadscope-reorder``) in
+    the order of ``items``: files holding tests marked ``slow`` go first (the most first), then the browser
+    tests (consecutive, so a worker keeps its JupyterLab, Notebook 7 and chromium between them), then the rest. A long file handed
+    out last is the run's tail while the other worker idles. Within a file the order is pytest's. (Not
+    ``--dist loadgroup``: pytest-xdist 3.8 marks a group in ``item._nodeid``, which pytest 9 no longer reads.)"""
+    files: dict[Path, list] = {}
+    for item in items:
+        files.setdefault(Path(str(item.path)), []).append(item)
+
+    def rank(path):  # the most slow tests first
+        n_slow = sum(1 for i in files[path] if i.get_closest_marker("slow"))
+        return (0, -n_slow) if n_slow else (1 if "browser" in path.relative_to(ROOT).parts else 2, 0)
+
+    items[:] = [i for path in sorted(files, key=rank) for i in files[path]]
 
 
 def snapshot_files(root: Path) -> dict:

@@ -1,5 +1,5 @@
-"""Engine tests on the real digits dynamics (1,797 samples x 64-d, 8 epochs). Small settings; no numba except
-in tests marked slow."""
+"""Engine tests on the real digits dynamics (1,797 samples x 64-d, 8 epochs). Small settings; no numba (the
+umap-learn / pynndescent tests are in test_numba.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -48,6 +48,7 @@ def pca_run(digits, cache):
     return fit(digits, method="pca", cache_dir=cache, progress=False)
 
 
+@pytest.mark.slow  # fits the DVI and TimeVis runs the file shares
 @pytest.mark.parametrize("name", ["pca_run", "dvi_run", "timevis_run"])
 def test_every_epoch_finite(name, request, digits):
     run = request.getfixturevalue(name)
@@ -77,21 +78,6 @@ def test_parametric_quality(name, request):
     X = run.dynamics.representation(last)
     np.testing.assert_allclose(run.transform(last, X[:100]), run.embedding(last)[:100], atol=1e-4)
     assert run.inverse(last, run.embedding(last)[:5]).shape == (5, run.dynamics.dim)
-
-
-def test_dvi_earlier_configuration_still_fits(digits, tmp_path):
-    """The non-default path: Adam for both networks, the plain decoder (no Fourier features) and the joint
-    pass that moves the points whose round trip loses the prediction (the defaults before Muon)."""
-    kw = dict(DVI_SMALL, encoder_optimizer="adam", decoder_optimizer="adam", decoder_fourier=0,
-              encoder_pair_weight=0.0, joint_steps=60)
-    run = fit(digits, method="dvi", epochs=digits.epochs[:2], cache_dir=tmp_path, progress=False, **kw)
-    last = run.epochs[-1]
-    assert np.isfinite(run.embedding(last)).all()
-    assert ppr(run, last) >= 0.85
-    assert nn_fraction(run.dynamics.representation(last), run.embedding(last)) >= 0.2
-    assert run.params["decoder_fourier"] == 0 and run.params["joint_steps"] == 60
-    with pytest.raises(ValueError, match="encoder_optimizer"):
-        fit(digits, method="dvi", cache_dir=tmp_path, progress=False, encoder_optimizer="sgd")
 
 
 def test_territory_orientation_and_palette(dvi_run, monkeypatch):
@@ -260,20 +246,6 @@ def test_steps_scale_multiplies_every_step_count_and_auto_follows_the_node_count
         fit(digits, method="timevis", cache_dir=tmp_path, progress=False, steps_scale="more")
 
 
-@pytest.mark.parametrize("method", ["dvi", "timevis"])
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_no_collapse(digits, tmp_path, seed, method):
-    """The original DVI collapses every point onto one spot on digits with its default seed: neither of ours does."""
-    kw = dict(DVI_SMALL, encoder_steps_first=800, encoder_steps=200) if method == "dvi" else TV_SMALL
-    run = fit(digits, method=method, epochs=[6, 7, 8], seed=seed, cache_dir=tmp_path, progress=False, **kw)
-    for e in run.epochs:
-        emb = run.embedding(e)
-        sv = np.linalg.svd(emb - emb.mean(0), compute_uv=False)
-        assert sv[1] > 0.2 * sv[0], "embedding collapsed onto a line"
-        assert len(np.unique(emb.round(3), axis=0)) > 0.9 * len(emb), "points collapsed together"
-        assert nn_fraction(digits.representation(e), emb) > 0.2
-
-
 def test_pca_inverse_and_transform(pca_run, digits):
     e = pca_run.epochs[-1]
     X = digits.representation(e)
@@ -359,61 +331,6 @@ def test_cli_fit(digits_path, tmp_path, capsys):
                  "--device", "cpu"]) == 0
     out = capsys.readouterr()
     assert "epoch 7:" in out.out + out.err and "pca: 2 epochs" in out.out
-
-
-@pytest.mark.slow
-def test_fuzzy_set_matches_umap(digits):
-    from ttvis_widget.engine import graph as G
-
-    idx, d = knn(digits.representation(8), 15)
-    g1, s1, r1 = G.fuzzy_simplicial_set(idx, d)
-    g2, s2, r2 = G.fuzzy_simplicial_set(idx, d, backend="umap")
-    assert abs(g1 - g2).max() < 1e-5
-    np.testing.assert_allclose(s1, s2, rtol=1e-5)
-
-
-@pytest.mark.slow
-def test_ab_params_match_umap():
-    from umap.umap_ import find_ab_params as umap_ab
-
-    from ttvis_widget.engine.losses import find_ab_params
-
-    np.testing.assert_allclose(find_ab_params(1.0, 0.1), umap_ab(1.0, 0.1), rtol=1e-6)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("method", ["umap", "aligned-umap"])
-def test_umap_baselines(digits, tmp_path, method):
-    run = fit(digits, method=method, epochs=[7, 8], cache_dir=tmp_path, progress=False, n_epochs=50)
-    assert not run.has_inverse
-    for e in run.epochs:
-        assert run.embedding(e).shape == (digits.n_samples, 2) and np.isfinite(run.embedding(e)).all()
-    with pytest.raises(NotImplementedError):
-        run.inverse(8, np.zeros((1, 2), np.float32))
-    if method == "umap":  # border points placed by UMAP's transform, so BNN@k can be scored
-        B, xy = run.border_points(8), run.border_embedding(8)
-        assert len(B) > 0 and xy.shape == (len(B), 2) and np.isfinite(xy).all()
-        lo, hi = run.embedding(8).min(0), run.embedding(8).max(0)
-        assert ((xy >= lo - 1) & (xy <= hi + 1)).all()  # placed among the samples, not far away
-    else:
-        with pytest.raises(NotImplementedError, match="cannot place border points"):
-            run.border_embedding(8)
-
-
-@pytest.mark.slow
-def test_knn_above_exact_max_uses_nndescent_and_reports_its_jit_apart(digits):
-    """Above ``exact_max`` rows the graph comes from pynndescent: close to the exact one, and its one-time
-    compilation is reported as ``jit_s`` (not as the search's time), once per process."""
-    X = digits.representation(8)
-    exact, _ = knn_exact(X, 15)
-    t1, t2 = {}, {}
-    idx, dist = knn(X, 15, exact_max=100, timings=t1)
-    assert idx.shape == (len(X), 15) and (idx[:, 0] == np.arange(len(X))).all() and (dist[:, 0] == 0).all()
-    recall = np.mean([len(set(a) & set(b)) / 15 for a, b in zip(idx, exact)])
-    assert recall > 0.95
-    assert t1["jit_s"] >= 0 and t1["nndescent_s"] > 0
-    knn(X, 15, exact_max=100, timings=t2)
-    assert t2["jit_s"] == 0.0 and t2["nndescent_s"] > 0
 
 
 def test_layout_sampling_and_cross_prediction_weights():

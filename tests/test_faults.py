@@ -65,6 +65,7 @@ def _finished(cache: Path) -> int:
     return len(list(runs[0].glob("embedding_*.npy"))) if runs else -1
 
 
+@pytest.mark.slow  # six ttvis fit processes
 def test_repeated_sigkill_resumes_to_the_uninterrupted_result(digits_path, tmp_path):
     before = hashes(digits_path)
     ref_cache, cache = tmp_path / "reference", tmp_path / "killed"

@@ -1,12 +1,12 @@
 """Faithfulness metrics (ttvis_widget.metrics): tiny cases with answers known by hand, plus evaluate_run on a
-real PCA run of the digits dynamics. Only one test JIT-compiles numba (the papers' NNDescent form)."""
+real PCA run of the digits dynamics. No numba here: the papers' NNDescent form is tested in test_numba.py."""
 import json
 
 import numpy as np
 import pytest
 
 from ttvis_widget.metrics import (bnn, confidence_difference, continuity, dvi_temporal, evaluate_run, exact_knn,
-                                  inverse_metrics, nn_exact, nn_paper, overlap_counts, ppr, reconstruction_distance,
+                                  inverse_metrics, nn_exact, overlap_counts, ppr, reconstruction_distance,
                                   stages, temporal_rankings, trust_continuity, trustworthiness)
 from ttvis_widget.store.head import MLPHead
 
@@ -45,16 +45,6 @@ def test_nn_exact_scaled_random_and_hand_case():
     assert abs(nn_exact(hi, lo, 10) - chance) < 0.003  # random embedding: about k / (N - 1)
     assert nn_exact(LINE_H, LINE_L, 2) == pytest.approx(1 / 3)
     assert overlap_counts(exact_knn(LINE_H, 2), exact_knn(LINE_L, 2)).tolist() == [1, 1, 0, 1, 1, 0]
-
-
-@pytest.mark.slow
-def test_nn_paper_form_counts_self_and_matches_hand_case():
-    """The papers' form (NNDescent, self-inclusive count): on a case small enough for NNDescent to be exact,
-    NN@(k+1) paper = 1 + k * NN@k exact. The single numba test."""
-    assert nn_paper(LINE_H, LINE_L, 3) == pytest.approx(1 + 2 * (1 / 3))  # = (2+2+1+2+2+1) / 6
-    rng = np.random.default_rng(2)
-    x = rng.normal(size=(300, 2)).astype(np.float32)
-    assert nn_paper(x, 2.0 * x, 15) == pytest.approx(15.0)  # ceiling k
 
 
 def test_bnn_constructed_case():
