@@ -136,6 +136,10 @@ def test_sample_panel_shows_the_prediction_history(dbg_view):
     screen = v.screen_positions(epoch)
     i, _ = harness.isolated_point(screen, v.canvas_rect(), margin=80)
     page.mouse.move(float(screen[i, 0]), float(screen[i, 1]), steps=3)
+    page.wait_for_function(f"(sel) => {{ const t = document.querySelector(sel + ' .ttvis-sample-title');"
+                           f" return t && t.textContent.startsWith('#{i} '); }}", arg=ROOT, timeout=30_000)
+    hovered = page.locator(f"{ROOT} .ttvis-sample-title").first.text_content()
+    assert hovered.endswith(f" · epoch {epoch}"), hovered  # hovered, not kept: nothing after the epoch
     page.mouse.click(float(screen[i, 0]), float(screen[i, 1]))
     assert v.kernel_value("w.selection", [i]) == [i]
     page.mouse.move(2, 2)

@@ -76,9 +76,10 @@ export function samplePanel(ctx, dbg) {
     if (i !== shown) setSample(i);
     const lab = s.labels[i];
     const pinned = dbg.pinned === i && state.hovered !== i;
-    title.replaceChildren(h("b", {}, `#${i}`), ` · ${s.split[i] === 1 ? "test" : "train"}`,
+    // replaceChildren writes a null as the text "null": only the parts that are there
+    title.replaceChildren(...[h("b", {}, `#${i}`), ` · ${s.split[i] === 1 ? "test" : "train"}`,
       lab !== s.noClass ? h("span", { class: "ttvis-sample-label" }, " · label ", swatch(lab), className(lab)) : null,
-      ` · epoch ${dbg.epoch}`, pinned ? h("span", { class: "ttvis-pinned" }, " · kept") : null);
+      ` · epoch ${dbg.epoch}`, pinned ? h("span", { class: "ttvis-pinned" }, " · kept") : null].filter((c) => c !== null));
     unpin.style.visibility = dbg.pinned === i ? "visible" : "hidden";
     renderTop(i);
     const cells = historyCells(s, i, dbg.historyOf(i));
