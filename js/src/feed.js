@@ -62,10 +62,17 @@ export class DataFeed {
       if (c.type === "meta") {
         s.setMeta(c, buffers);
         this.layers = s.window || s.nEpochs;
-        this.renderer().allocate(s.n, this.layers);
+        // the first frame needs one epoch: a one-layer texture now, all layers when a later epoch arrives (the
+        // first use of a texture of every epoch costs software GL a frame's time: 0.2 s at 60k x 200)
+        this.renderer().allocate(s.n, s.window ? this.layers : 1);
         this.mark("meta");
         this.on.meta();
       } else if (c.type === "chunk") {
+        if (!s.window && this.renderer().nEpochs < this.layers && c.e0 + c.ne > 1) {
+          this.renderer().allocate(s.n, this.layers);  // every epoch's layer now: upload what is held again
+          this.reupload();
+          this.on.reallocated();
+        }
         for (const p of s.addChunk(c, buffers)) {
           this.renderer().uploadPositions(p.layer, p.s0, p.data);
           // windowed: the kernel sends the next epoch once this one is in (live.py IN_FLIGHT)

@@ -53,11 +53,13 @@ export class TimeTravelView {
       bounds: () => this.boundsChanged(),
     });
     this.refusals = new Refusals(this.feed.rid);
-    this.buildDom(el);
-    // ask for the data before the slow half of the set-up (panels, shader compilation): the kernel's answer
-    // travels while the browser works, and is handled once this constructor returns
+    // ask for the data before the rest of the set-up (the WebGL context, DOM, panels, shaders: software GL takes
+    // a tenth of a second for the context alone): the kernel's answer travels while the browser works, and is
+    // handled once this constructor returns (without WebGL2 the view fails and ignores it)
+    this.feed.request();
+    this.canvas = h("canvas", { class: "ttvis-canvas", tabindex: "0" });
     this.gl = createContext(this.canvas);
-    if (this.gl) this.feed.request();
+    this.buildDom(el);
     this.loop = new FrameLoop(this);
     this.territories = new TerritoryLoader(this.store, () => this.renderer, () => this.requestRender());
     this.interaction = new Interaction(this);
@@ -85,7 +87,6 @@ export class TimeTravelView {
   buildDom(el) {
     this.root = h("div", { class: "ttvis-root" }, styleElement());
     this.stage = h("div", { class: "ttvis-stage" });
-    this.canvas = h("canvas", { class: "ttvis-canvas", tabindex: "0" });
     this.overlay = h("canvas", { class: "ttvis-overlay" });
     this.message = h("div", { class: "ttvis-message" }, "loading…");
     // a windowed view shows the nearest held epoch while the requested one is on its way (frame.js)
