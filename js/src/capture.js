@@ -87,14 +87,28 @@ export async function atScale(view, scale, fn) {
 async function drawFrame(view, out, scale, t) {
   if (t !== undefined) {
     view.timeline.t = t;
+    await heldFor(view);
     await territoriesFor(view);
   }
+  if (view.store.window && view.timeline.frameTime().stalled) view.loop.standIns++;
   view.loop.frame(performance.now());
   const ctx = out.getContext("2d");
   ctx.fillStyle = "#fff";
   ctx.fillRect(0, 0, out.width, out.height);
   ctx.drawImage(view.canvas, 0, 0, out.width, out.height);
   drawOverlay(ctx, view, out.width, out.height, scale);
+}
+
+/** Windowed views: slide the window to the frame's time and wait (at most 30 s) until its epochs are held, so an
+ * exported frame never shows a stand-in (the nearest held epoch); one that still does is counted (standIns). */
+async function heldFor(view) {
+  const s = view.store, tl = view.timeline;
+  if (!s.window) return;
+  const until = performance.now() + 30000;
+  while (tl.frameTime().stalled && performance.now() < until) {
+    view.feed.follow(tl.t);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 /** Wait (at most 2 s) until the territories of the drawn epoch pair are decoded, so every frame has its own. */

@@ -21,6 +21,7 @@ export class FrameLoop {
     this.firstFrameMs = null;  // ms from the view's creation to its first frame
     this.pointsDrawn = 0;
     this.stalls = 0;  // windowed views: frames that could not show the requested time (stream.js)
+    this.standIns = 0;  // windowed views: exported frames drawn from a stand-in epoch (capture.js)
     this.loading = null;  // the requested epoch a stand-in frame waits for (shown in the view), or null
     this.dpr = null;     // a pixel ratio that overrides the screen's (exports draw at their own scale)
     this.territoryOverride = null;  // {territory_opacity?, territory_extent?}: an export's own territory style

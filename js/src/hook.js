@@ -37,6 +37,7 @@ export function installHook(v) {
     get held() { const s = v.store; return s.loaded ? [...s.loaded.keys()].filter((e) => s.epochReady(e)) : []; },
     get window() { return v.store.window || 0; },
     get stalls() { return v.loop.stalls; },
+    get standIns() { return v.loop.standIns; },
     /** the epoch the view waits for while it draws the nearest held one instead (windowed), else null */
     get loading() { return v.loop.loading; },
     get sliderMax() { return Number(v.controls.slider.max); },

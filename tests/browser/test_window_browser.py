@@ -167,3 +167,23 @@ def test_a_windowed_view_draws_the_nearest_held_epoch_while_the_requested_one_lo
     assert v.k.eval("w._streams.settle(60)")
     v.k.run("w._streams._send_epoch = _send")
     assert _held(page) == [0, 1, 2]
+
+
+def test_an_animation_of_a_windowed_view_waits_for_each_frames_epoch(win_view, tmp_path):
+    """Exported frames of a windowed view are each drawn from their own epochs: the export slides the window
+    to each frame's time and waits for it (none drawn from a stand-in), starting at epoch index 0, which the
+    window around the last epoch does not hold."""
+    v, page = win_view, win_view.page
+    last = len(v.epochs) - 1
+    v.set_epoch(v.epochs[last])
+    _wait_window(v, [1, 2, 3], float(last))
+    before = _hook(page, "h.standIns")
+    out = tmp_path / "windowed.gif"
+    v.k.run(f"job = w.save_animation({str(out)!r}, seconds=1.0, fps=8)")
+    harness.wait_until(lambda: v.k.eval("job.done"), timeout=120, what="the GIF export")
+    assert v.k.eval("job.error") is None, v.k.eval("job.error")
+    from PIL import Image
+
+    with Image.open(out) as gif:
+        assert gif.n_frames >= 7
+    assert _hook(page, "h.standIns") == before  # every frame drawn from the epochs of its own time
