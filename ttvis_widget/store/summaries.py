@@ -21,15 +21,17 @@ VERSION = 1
 
 def get(dynamics, e: int):
     """(class, confidence float32) of epoch ``e``: from the cache, else computed (and cached when asked); None
-    without a prediction."""
-    got = load(dynamics, e)
+    without a prediction. The epoch's files are looked at once, before the logits are read."""
+    place = _place(dynamics, e)
+    got = None if place is None else _read(*place, dynamics.n_samples)
     if got is not None:
         return got
     p = dynamics.prediction(e)
     if p is None:
         return None
     cls, conf = compute(np.asarray(p))
-    save(dynamics, e, cls, conf)
+    if place is not None:
+        _write(*place, cls, conf)
     return cls, conf
 
 
@@ -41,48 +43,38 @@ def compute(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return cls, np.reciprocal(z.sum(1, dtype=np.float32), dtype=np.float32)
 
 
-def _folder(dynamics):
-    try:
-        return dynamics.output_dir / FOLDER
-    except (RuntimeError, OSError):  # in-memory dynamics; no writable place for results at all
-        return None
-
-
-def _key(dynamics, e: int) -> str | None:
+def _place(dynamics, e: int):
+    """(cache file, key) of epoch ``e``, or None where nothing is cached."""
     if not getattr(dynamics, "persist_summaries", False):
         return None
     k = dynamics._figure_key(e)
-    return None if k is None else f"v{VERSION}-{k}"
-
-
-def load(dynamics, e: int):
-    """(class, confidence) of epoch ``e`` from the cache, or None (absent, stale, unreadable)."""
-    key = _key(dynamics, e)
-    folder = None if key is None else _folder(dynamics)
-    if folder is None:
+    if k is None:
         return None
     try:
-        with np.load(folder / f"epoch_{e}.npz", allow_pickle=False) as z:
+        folder = dynamics.output_dir / FOLDER
+    except (RuntimeError, OSError):  # in-memory dynamics; no writable place for results at all
+        return None
+    return folder / f"epoch_{e}.npz", f"v{VERSION}-{k}"
+
+
+def _read(file, key: str, n: int):
+    """(class, confidence) from ``file`` when it holds ``key`` and N values, else None (absent, stale, unreadable)."""
+    try:
+        with np.load(file, allow_pickle=False) as z:
             if str(z["key"]) != key:
                 return None
             cls, conf = z["cls"], z["conf"]
     except (OSError, ValueError, KeyError):
         return None
-    n = dynamics.n_samples
     if cls.shape != (n,) or conf.shape != (n,) or conf.dtype != np.float32:
         return None
     return cls, conf
 
 
-def save(dynamics, e: int, cls: np.ndarray, conf: np.ndarray) -> None:
-    key = _key(dynamics, e)
-    folder = None if key is None else _folder(dynamics)
-    if folder is None:
-        return
+def _write(file, key: str, cls: np.ndarray, conf: np.ndarray) -> None:
     top = int(cls.max()) if len(cls) else 0
     small = np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.uint32
     try:
-        atomic_write_npz(folder / f"epoch_{e}.npz", {"key": np.array(key), "cls": cls.astype(small),
-                                                     "conf": np.asarray(conf, np.float32)})
+        atomic_write_npz(file, {"key": np.array(key), "cls": cls.astype(small), "conf": np.asarray(conf, np.float32)})
     except ResultWriteError:
         pass
